@@ -1,0 +1,209 @@
+/*
+ * conccl.h — the public C API of ConCCL, a collective communication library with compression built in.
+ *
+ * The API mirrors NCCL's: every cc* function has the signature of its nccl* twin with the opaque
+ * ccStream_t in place of cudaStream_t, and every enum value equals NCCL's, so porting NCCL code is a
+ * rename. Host buffers: every collective blocks until its result is in recvbuff (the stream argument is
+ * ignored). All functions are thread-safe across communicators; one communicator must be used by one
+ * thread at a time (as in NCCL), except ccCommAbort, which may be called from any thread at any time.
+ *
+ * Errors: every function returns a ccResult_t. When the result is not ccSuccess, ccGetLastError(comm)
+ * (or ccGetLastError(NULL) for the calling thread's last error) returns a one-line explanation.
+ * No function calls exit() or abort(), and no C++ exception crosses this boundary.
+ */
+#ifndef CONCCL_H_
+#define CONCCL_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CC_MAJOR 0
+#define CC_MINOR 1
+#define CC_PATCH 0
+/* Version code: MAJOR*10000 + MINOR*100 + PATCH (NCCL's encoding since 2.9). */
+#define CC_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define CC_VERSION_CODE CC_VERSION(CC_MAJOR, CC_MINOR, CC_PATCH)
+
+/* Result codes: the values of NCCL's ncclResult_t, plus ccTimeout. */
+typedef enum {
+  ccSuccess = 0,              /* the call did what it says */
+  ccUnhandledCudaError = 1,   /* a CUDA call failed */
+  ccSystemError = 2,          /* an OS call failed (socket, shm, thread, memory) */
+  ccInternalError = 3,        /* a bug in ConCCL: please report it with CONCCL_DEBUG=INFO output */
+  ccInvalidArgument = 4,      /* an argument is invalid (NULL pointer, bad type or op, rank out of range) */
+  ccInvalidUsage = 5,         /* a call sequence is invalid (mismatched calls across ranks, use after abort) */
+  ccRemoteError = 6,          /* a peer died, a link broke, or a peer sent malformed data */
+  ccInProgress = 7,           /* a non-blocking operation is still running */
+  ccTimeout = 8,              /* no progress within CONCCL_TIMEOUT_MS (or config timeoutMs) */
+  ccNumResults = 9
+} ccResult_t;
+
+/* Element types: NCCL's ncclDataType_t values. float16/bfloat16 reductions accumulate in float32. */
+typedef enum {
+  ccInt8 = 0, ccChar = 0,
+  ccUint8 = 1,
+  ccInt32 = 2, ccInt = 2,
+  ccUint32 = 3,
+  ccInt64 = 4,
+  ccUint64 = 5,
+  ccFloat16 = 6, ccHalf = 6,
+  ccFloat32 = 7, ccFloat = 7,
+  ccFloat64 = 8, ccDouble = 8,
+  ccBfloat16 = 9,
+  ccNumTypes = 10
+} ccDataType_t;
+
+/* Reduction operations: NCCL's ncclRedOp_t values. ccAvg = sum divided by nranks. */
+typedef enum { ccSum = 0, ccProd = 1, ccMax = 2, ccMin = 3, ccAvg = 4, ccNumOps = 5 } ccRedOp_t;
+
+/* An opaque stream handle (a cudaStream_t when the CUDA path is built; ignored for host buffers). */
+typedef struct ccStream_opaque* ccStream_t;
+
+/* A communicator: one rank's membership in a group of nranks ranks. */
+typedef struct ccComm* ccComm_t;
+#define CC_COMM_NULL NULL
+
+/* The unique id: 128 opaque bytes made by ccGetUniqueId on one rank and passed to all others out of
+ * band (MPI_Bcast, a file, an environment variable). It carries the root's address and a 128-bit secret. */
+#define CC_UNIQUE_ID_BYTES 128
+typedef struct {
+  char internal[CC_UNIQUE_ID_BYTES];
+} ccUniqueId;
+
+#define CC_CONFIG_UNDEF_INT (-2147483647 - 1)
+#define CC_CONFIG_UNDEF_PTR NULL
+#define CC_SPLIT_NOCOLOR (-1)
+#define CC_CONFIG_MAGIC 0xcc0f1a5eu
+
+/* Communicator options. Initialise with CC_CONFIG_INITIALIZER, then set the fields you need; a field left
+ * UNDEF takes its environment or built-in default. size/magic/version are set by the initializer and
+ * identify the struct's layout (do not touch them); an uninitialised config returns ccInvalidArgument. */
+typedef struct {
+  size_t size;           /* reserved: sizeof(ccConfig_t) of the caller's header */
+  unsigned int magic;    /* reserved: CC_CONFIG_MAGIC */
+  unsigned int version;  /* reserved: CC_VERSION_CODE of the caller's header */
+  int blocking;          /* 1 (default): calls block; host-buffer calls always block */
+  int timeoutMs;         /* no-progress limit in ms for every call; 0 = wait forever; default CONCCL_TIMEOUT_MS */
+  const char* netName;   /* force a transport: "tcp", "shm" or "local"; default CONCCL_NET or automatic */
+  const char* commName;  /* a name shown in log lines; copied at init */
+} ccConfig_t;
+
+#define CC_CONFIG_INITIALIZER                                                         \
+  {                                                                                   \
+    sizeof(ccConfig_t), CC_CONFIG_MAGIC, CC_VERSION_CODE, CC_CONFIG_UNDEF_INT,        \
+        CC_CONFIG_UNDEF_INT, CC_CONFIG_UNDEF_PTR, CC_CONFIG_UNDEF_PTR                 \
+  }
+
+/* ---- Versions and errors ---------------------------------------------------------------------- */
+
+/* Stores CC_VERSION_CODE of the library in *version. ccInvalidArgument if version is NULL. */
+ccResult_t ccGetVersion(int* version);
+
+/* A static string naming the result code (never NULL). */
+const char* ccGetErrorString(ccResult_t result);
+
+/* The last error message recorded for comm, or for the calling thread when comm is NULL; "" if none.
+ * The string stays valid until the next call on the same comm (or thread). */
+const char* ccGetLastError(ccComm_t comm);
+
+/* ---- Communicator creation and destruction ------------------------------------------------------ */
+
+/* Makes a new unique id on the calling process, which becomes the bootstrap root: a listener thread on
+ * CONCCL_SOCKET_IFNAME's address (or the first non-loopback interface, else loopback) serves the
+ * rendezvous of the ranks that use this id. Each id serves one communicator. */
+ccResult_t ccGetUniqueId(ccUniqueId* uniqueId);
+
+/* Creates rank `rank` (0 <= rank < nranks) of a communicator of nranks ranks identified by commId.
+ * Collective across the nranks callers; blocks until all have joined or the timeout expires (ccTimeout). */
+ccResult_t ccCommInitRank(ccComm_t* comm, int nranks, ccUniqueId commId, int rank);
+
+/* As ccCommInitRank, with options (config may be NULL for defaults). */
+ccResult_t ccCommInitRankConfig(ccComm_t* comm, int nranks, ccUniqueId commId, int rank, ccConfig_t* config);
+
+/* Creates ndev communicators of one group inside this process (ranks 0..ndev-1, one thread each during
+ * init). comms must hold ndev entries. devlist is accepted for NCCL compatibility and ignored on host. */
+ccResult_t ccCommInitAll(ccComm_t* comms, int ndev, const int* devlist);
+
+/* Creates this process's communicator from the launcher's environment, in this order of preference:
+ * CONCCL_RANK/CONCCL_NRANKS/CONCCL_ROOT (root = host:port), OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/PMI_SIZE,
+ * SLURM_PROCID/SLURM_NTASKS, RANK/WORLD_SIZE; the rendezvous address comes from CONCCL_ROOT, else
+ * MASTER_ADDR:MASTER_PORT. Rank 0 listens there; the others connect to it. The secret is taken from
+ * CONCCL_SECRET if set (recommended on shared networks), else derived from the address. */
+ccResult_t ccCommInitFromEnv(ccComm_t* comm, ccConfig_t* config);
+
+/* Waits until all operations issued on comm are complete (host calls are already complete when they
+ * return, so this only flushes). After it, only ccCommDestroy is allowed. */
+ccResult_t ccCommFinalize(ccComm_t comm);
+
+/* Frees comm's resources. Not collective: it closes connections, which peers still using them see as
+ * a remote error. Returns the first error the cleanup met (the comm is freed regardless). */
+ccResult_t ccCommDestroy(ccComm_t comm);
+
+/* Aborts comm: any call blocked on it (in another thread) returns ccRemoteError promptly, connections
+ * close, and resources are freed. Safe to call from any thread. After it, comm must not be used. */
+ccResult_t ccCommAbort(ccComm_t comm);
+
+/* Collective over comm: ranks that pass the same color form a new communicator, ordered by key (ties by
+ * rank in comm). color CC_SPLIT_NOCOLOR (-1) gets *newcomm = NULL. config may be NULL (inherit comm's). */
+ccResult_t ccCommSplit(ccComm_t comm, int color, int key, ccComm_t* newcomm, ccConfig_t* config);
+
+/* Number of ranks in comm. */
+ccResult_t ccCommCount(const ccComm_t comm, int* count);
+
+/* This rank's index in comm. */
+ccResult_t ccCommUserRank(const ccComm_t comm, int* rank);
+
+/* The first error that broke comm (a dead peer, a timeout, an abort), or ccSuccess. */
+ccResult_t ccCommGetAsyncError(ccComm_t comm, ccResult_t* asyncError);
+
+/* ---- Collectives (host buffers: block until done; in place when sendbuff == recvbuff) ---------- */
+
+/* recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. */
+ccResult_t ccAllReduce(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccRedOp_t op,
+                       ccComm_t comm, ccStream_t stream);
+
+/* Copies root's sendbuff[0..count) into every rank's recvbuff. sendbuff is read on root only. */
+ccResult_t ccBroadcast(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, int root,
+                       ccComm_t comm, ccStream_t stream);
+
+/* root's recvbuff[i] = op over ranks of sendbuff[i]. recvbuff may be NULL on other ranks. */
+ccResult_t ccReduce(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccRedOp_t op,
+                    int root, ccComm_t comm, ccStream_t stream);
+
+/* recvbuff[r*sendcount + i] = rank r's sendbuff[i]. In place when sendbuff == recvbuff + rank*sendcount. */
+ccResult_t ccAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, ccDataType_t datatype,
+                       ccComm_t comm, ccStream_t stream);
+
+/* recvbuff[i] = op over ranks of sendbuff[rank*recvcount + i]; sendbuff holds nranks*recvcount elements.
+ * In place when recvbuff == sendbuff + rank*recvcount. */
+ccResult_t ccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, ccDataType_t datatype,
+                           ccRedOp_t op, ccComm_t comm, ccStream_t stream);
+
+/* recvbuff[r*count + i] = rank r's sendbuff[rank*count + i]. Buffers hold nranks*count elements and must
+ * not overlap. */
+ccResult_t ccAlltoAll(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccComm_t comm,
+                      ccStream_t stream);
+
+/* Point to point. Outside a group, ccSend blocks until the peer has received (rendezvous), so a
+ * symmetric exchange must be put inside ccGroupStart/ccGroupEnd. count and datatype must match the
+ * peer's ccRecv (a mismatch returns ccInvalidUsage on the receiver). */
+ccResult_t ccSend(const void* sendbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm,
+                  ccStream_t stream);
+ccResult_t ccRecv(void* recvbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm, ccStream_t stream);
+
+/* Group calls: between ccGroupStart and ccGroupEnd, calls are recorded and return ccSuccess after checking
+ * their arguments; ccGroupEnd runs them (all sends and receives of the group concurrently, collectives in
+ * order; calls on several communicators run concurrently, so one thread can drive several ranks) and
+ * returns the first error. Groups nest; only the outermost ccGroupEnd runs. ccCommInitRank calls inside a
+ * group are run concurrently at ccGroupEnd as well. */
+ccResult_t ccGroupStart(void);
+ccResult_t ccGroupEnd(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CONCCL_H_ */

@@ -1,0 +1,89 @@
+// comm.h — the communicator: identity, transports per peer, failure state, and the Links view that the
+// schedules use. Lifetime: created by InitComm (init.cc), freed by DestroyComm; the ccComm struct itself
+// stays allocated as a tombstone so that a call on a destroyed communicator is reported, not undefined.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "algorithms/links.h"
+#include "conccl.h"
+#include "core/bootstrap.h"
+#include "transports/transport.h"
+
+namespace conccl {
+constexpr uint32_t kCommMagic = 0xc0cc11a1;
+constexpr uint32_t kCommDeadMagic = 0xdeadc0cc;
+
+enum class AlgoChoice { kAuto, kRing, kTree };
+
+struct CommOptions {
+  int64_t timeoutMs = 0;       // 0 = no limit
+  std::string netName;         // "" = automatic
+  std::string commName;
+  AlgoChoice algo = AlgoChoice::kAuto;
+  size_t treeThresholdBytes = 65536;
+  size_t chunkBytes = 512 * 1024;
+  int spin = 200;
+};
+}  // namespace conccl
+
+struct ccComm : public conccl::Links {
+  std::atomic<uint32_t> magic{conccl::kCommMagic};
+  int rank = 0;
+  int nranks = 0;
+  uint64_t commHash = 0;
+  conccl::UniqueIdLayout id{};
+  conccl::CommOptions opts;
+  std::vector<conccl::RankInfo> peers;
+
+  conccl::DoorbellWord localBell;
+  conccl::Doorbell bell{&localBell};
+  std::unique_ptr<conccl::Transport> local, shm, tcp;
+  std::vector<conccl::Transport*> route;  // transport serving each peer
+
+  std::atomic<bool> aborted{false};
+  std::atomic<int> asyncError{ccSuccess};
+  std::atomic<int> activeCalls{0};
+  uint64_t opSeq = 0;
+
+  std::mutex errMu;
+  std::string lastError;
+
+  std::mutex orphanMu;
+  std::vector<conccl::Request*> orphans;  // requests dropped on error paths, freed at destroy
+
+  uint32_t seenBell = 0;
+  int64_t lastProgressMs = 0;
+
+  // ---- Links ----
+  int Rank() const override { return rank; }
+  int NRanks() const override { return nranks; }
+  size_t ChunkBytes() const override { return opts.chunkBytes; }
+  ccResult_t Isend(int peer, int channel, const void* data, size_t bytes, conccl::Request** req) override;
+  ccResult_t Irecv(int peer, int channel, void* data, size_t capacity, conccl::Request** req) override;
+  ccResult_t Test(conccl::Request* req, bool* done, size_t* bytes) override;
+  ccResult_t WaitForProgress() override;
+  void Drop(conccl::Request* req) override;
+
+  // Starts a call: resets the no-progress timer.
+  void BeginCall();
+  // Marks the communicator broken after a communication failure: peers are told by closing links.
+  void Fail(ccResult_t code);
+  // Shuts down every transport (idempotent; any thread).
+  void ShutdownTransports();
+};
+
+namespace conccl {
+
+// Checks that comm is a live communicator; fails with ccInvalidArgument (NULL / not a communicator) or
+// ccInvalidUsage (destroyed or aborted).
+ccResult_t CheckComm(const ccComm* comm);
+
+// Frees the communicator's resources (after waiting for calls in flight to leave) and leaves a tombstone.
+ccResult_t DestroyComm(ccComm* comm, bool abort);
+
+}  // namespace conccl

@@ -1,0 +1,193 @@
+// init.cc — communicator creation (see init.h) and transport selection.
+#include "core/init.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+
+#include "common/env.h"
+#include "common/result.h"
+#include "common/socket.h"
+#include "core/bootstrap.h"
+#include "core/comm.h"
+#include "transports/local.h"
+#include "transports/shm.h"
+#include "transports/tcp.h"
+
+namespace conccl {
+namespace {
+
+void RandomBytes(uint8_t* out, size_t n) {
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  size_t got = 0;
+  if (fd >= 0) {
+    while (got < n) {
+      ssize_t r = read(fd, out + got, n - got);
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    close(fd);
+  }
+  if (got < n) {
+    std::random_device rd;
+    for (size_t i = got; i < n; ++i) out[i] = static_cast<uint8_t>(rd());
+  }
+}
+
+uint64_t HashSecret(const uint8_t* secret) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (int i = 0; i < kSecretBytes; ++i) h = (h ^ secret[i]) * 1099511628211ull;
+  return h;
+}
+
+CommOptions ReadOptions(const ccConfig_t* config) {
+  CommOptions o;
+  o.timeoutMs = EnvInt("CONCCL_TIMEOUT_MS");
+  o.netName = EnvString("CONCCL_NET");
+  std::string algo = EnvString("CONCCL_ALGO");
+  if (strcasecmp(algo.c_str(), "ring") == 0) o.algo = AlgoChoice::kRing;
+  else if (strcasecmp(algo.c_str(), "tree") == 0) o.algo = AlgoChoice::kTree;
+  else if (!algo.empty()) CC_WARN("CONCCL_ALGO=%s is not ring or tree; choosing automatically", algo.c_str());
+  o.treeThresholdBytes = static_cast<size_t>(std::max<int64_t>(0, EnvInt("CONCCL_TREE_THRESHOLD")));
+  o.chunkBytes = static_cast<size_t>(std::max<int64_t>(64, EnvInt("CONCCL_CHUNK_BYTES")));
+  o.spin = static_cast<int>(std::max<int64_t>(0, EnvInt("CONCCL_SHM_SPIN")));
+  if (config) {
+    if (config->timeoutMs != CC_CONFIG_UNDEF_INT && config->timeoutMs >= 0) o.timeoutMs = config->timeoutMs;
+    if (config->netName && !EnvIsSet("CONCCL_NET")) o.netName = config->netName;  // env wins, as NCCL_NET does
+    if (config->commName) o.commName = config->commName;
+  }
+  return o;
+}
+
+// Picks each peer's transport: forced by name, else local (same process) > shm (same host) > tcp.
+ccResult_t ChooseRoutes(ccComm* comm) {
+  const RankInfo& me = comm->peers[comm->rank];
+  comm->route.assign(comm->nranks, nullptr);  // nullptr = tcp, created after this choice
+  const std::string& forced = comm->opts.netName;
+  for (int p = 0; p < comm->nranks; ++p) {
+    const RankInfo& other = comm->peers[p];
+    bool sameProcess = other.processNonce == me.processNonce;
+    bool sameHost = strncmp(other.hostId, me.hostId, sizeof(me.hostId)) == 0;
+    std::string name = forced;
+    if (name.empty()) name = sameProcess && comm->local ? "local" : (sameHost && comm->shm ? "shm" : "tcp");
+    if (name == "local") {
+      if (!sameProcess)
+        return SetError(ccInvalidUsage, "transport 'local' forced but rank %d is in another process", p);
+      comm->route[p] = comm->local.get();
+    } else if (name == "shm") {
+      if (!sameHost) return SetError(ccInvalidUsage, "transport 'shm' forced but rank %d is on another host", p);
+      if (!comm->shm) return SetError(ccSystemError, "transport 'shm' forced but shared memory is unavailable");
+      comm->route[p] = comm->shm.get();
+    } else if (name != "tcp") {
+      return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm or local)", name.c_str());
+    }
+  }
+  return ccSuccess;
+}
+
+}  // namespace
+
+ccResult_t ValidateConfig(const ccConfig_t* config) {
+  if (!config) return ccSuccess;
+  if (config->magic != CC_CONFIG_MAGIC || config->size < offsetof(ccConfig_t, commName) + sizeof(char*) ||
+      config->version < CC_VERSION(0, 1, 0))
+    return SetError(ccInvalidArgument, "config was not initialised with CC_CONFIG_INITIALIZER");
+  if (config->timeoutMs != CC_CONFIG_UNDEF_INT && config->timeoutMs < 0)
+    return SetError(ccInvalidArgument, "config timeoutMs %d is negative", config->timeoutMs);
+  if (config->blocking != CC_CONFIG_UNDEF_INT && config->blocking != 0 && config->blocking != 1)
+    return SetError(ccInvalidArgument, "config blocking must be 0 or 1, not %d", config->blocking);
+  return ccSuccess;
+}
+
+ccResult_t MakeUniqueId(ccUniqueId* out) {
+  UniqueIdLayout id{};
+  id.magic = kUniqueIdMagic;
+  RandomBytes(id.secret, kSecretBytes);
+  SockAddr addr;
+  std::string ifname;
+  CC_CHECK(FindInterfaceAddress(&addr, &ifname));
+  CC_CHECK(StartBootstrapRoot(&addr, id.secret));
+  memcpy(&id.addr, &addr.storage, addr.len);
+  id.addrLen = addr.len;
+  EncodeUniqueId(id, out);
+  return ccSuccess;
+}
+
+ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int rank, const ccConfig_t* config) {
+  auto comm = std::make_unique<ccComm>();
+  comm->rank = rank;
+  comm->nranks = nranks;
+  comm->id = id;
+  comm->commHash = HashSecret(id.secret);
+  comm->opts = ReadOptions(config);
+  const std::string& net = comm->opts.netName;
+  if (!net.empty() && net != "tcp" && net != "shm" && net != "local")
+    return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm or local)", net.c_str());
+
+  TransportContext ctx;
+  ctx.rank = rank;
+  ctx.nranks = nranks;
+  ctx.commHash = comm->commHash;
+  memcpy(ctx.secret, id.secret, kSecretBytes);
+  ctx.peers = &comm->peers;
+  ctx.doorbell = &comm->bell;
+  ctx.aborted = &comm->aborted;
+
+  // The tcp listener is opened before the rendezvous so its address can be published.
+  SockAddr root, mine;
+  memcpy(&root.storage, &id.addr, id.addrLen);
+  root.len = id.addrLen;
+  CC_CHECK(FindAddressTowards(root, &mine));
+  int listenFd = -1;
+  CC_CHECK(Listen(&mine, 256, &listenFd));
+  RankInfo info{};
+  memcpy(info.listenAddr, &mine.storage, mine.len);
+  info.listenAddrLen = mine.len;
+  info.pid = getpid();
+  info.processNonce = ProcessNonce();
+  std::string host = HostIdentity();
+  snprintf(info.hostId, sizeof(info.hostId), "%s", host.c_str());
+
+  if (net.empty() || net == "local") comm->local = CreateLocalTransport(ctx);
+  if (net.empty() || net == "shm") {
+    ccResult_t res = CreateShmTransport(ctx, &comm->shm);
+    if (res != ccSuccess) {
+      if (net == "shm") {
+        close(listenFd);
+        return res;
+      }
+      CC_INFO(kLogShm, "shared memory unavailable (%s); same-host peers use tcp", ThreadLastError().c_str());
+    }
+  }
+  int64_t deadline = DeadlineAfter(EnvInt("CONCCL_BOOTSTRAP_TIMEOUT_MS"));
+  ccResult_t res = BootstrapJoin(id, rank, nranks, info, &comm->peers, deadline, &comm->aborted);
+  if (res == ccSuccess) res = ChooseRoutes(comm.get());
+  if (res != ccSuccess) {
+    close(listenFd);
+    return res;
+  }
+  bool needTcp = false;
+  for (auto* t : comm->route) needTcp |= t == nullptr;
+  if (needTcp) {
+    comm->tcp = CreateTcpTransport(ctx, listenFd);
+    for (auto& t : comm->route)
+      if (!t) t = comm->tcp.get();
+  } else {
+    close(listenFd);
+  }
+  int nLocal = 0, nShm = 0, nTcp = 0;
+  for (int p = 0; p < nranks; ++p) {
+    if (p == rank) continue;
+    Transport* t = comm->route[p];
+    (t == comm->local.get() ? nLocal : t == comm->shm.get() ? nShm : nTcp)++;
+  }
+  CC_INFO(kLogInit, "comm %p%s%s rank %d nranks %d commId 0x%016llx peers: local %d shm %d tcp %d (listen %s) - Init COMPLETE",
+          (void*)comm.get(), comm->opts.commName.empty() ? "" : " ", comm->opts.commName.c_str(), rank, nranks,
+          (unsigned long long)comm->commHash, nLocal, nShm, nTcp, mine.ToString().c_str());
+  *out = comm.release();
+  return ccSuccess;
+}
+
+}  // namespace conccl
