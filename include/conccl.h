@@ -87,7 +87,8 @@ typedef struct {
   unsigned int magic;    /* reserved: CC_CONFIG_MAGIC */
   unsigned int version;  /* reserved: CC_VERSION_CODE of the caller's header */
   int blocking;          /* 1 (default): calls block; host-buffer calls always block */
-  int timeoutMs;         /* no-progress limit in ms for every call; 0 = wait forever; default CONCCL_TIMEOUT_MS */
+  int timeoutMs;         /* a call fails with ccTimeout after this many ms without progress; 0 = never;
+                            default CONCCL_TIMEOUT_MS (30 minutes) */
   const char* netName;   /* force a transport: "tcp", "shm" or "local"; default CONCCL_NET or automatic */
   const char* commName;  /* a name shown in log lines; copied at init */
 } ccConfig_t;
@@ -188,9 +189,10 @@ ccResult_t ccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcoun
 ccResult_t ccAlltoAll(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccComm_t comm,
                       ccStream_t stream);
 
-/* Point to point. Outside a group, ccSend blocks until the peer has received (rendezvous), so a
- * symmetric exchange must be put inside ccGroupStart/ccGroupEnd. count and datatype must match the
- * peer's ccRecv (a mismatch returns ccInvalidUsage on the receiver). */
+/* Point to point. Outside a group each call blocks until its buffer may be reused (a send may wait for
+ * the peer to receive), so a symmetric exchange must be put inside ccGroupStart/ccGroupEnd. count and
+ * datatype must match the peer's ccRecv (a mismatch returns ccInvalidUsage on the receiver). A send or
+ * receive to oneself is allowed inside a group only. */
 ccResult_t ccSend(const void* sendbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm,
                   ccStream_t stream);
 ccResult_t ccRecv(void* recvbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm, ccStream_t stream);
@@ -202,6 +204,109 @@ ccResult_t ccRecv(void* recvbuff, size_t count, ccDataType_t datatype, int peer,
  * group are run concurrently at ccGroupEnd as well. */
 ccResult_t ccGroupStart(void);
 ccResult_t ccGroupEnd(void);
+
+
+/* ---- Compressed all-reduce ------------------------------------------------------------------------ */
+
+typedef enum {
+  ccCodecNone = 0,       /* exact; accepts every type and op (it is ccAllReduce) */
+  ccCodecFp16 = 1,       /* float16 on the wire */
+  ccCodecBf16 = 2,       /* bfloat16 on the wire */
+  ccCodecInt8 = 3,       /* 8-bit block quantization, one float32 scale per block */
+  ccCodecInt4 = 4,       /* 4-bit block quantization, one float32 scale per block */
+  ccCodecRandBlock = 5,  /* one contiguous block of ratio*count elements (wrap-around), start from the shared seed */
+  ccCodecSummable = 6,   /* integers on shared per-block scales, summed exactly with headroom bits */
+  ccCodecSign = 7,       /* 1 bit per element plus a per-block scale (mean |x|); all-gather schedule */
+  ccCodecTopK = 8,       /* the ratio*count largest |x| as (index, value) pairs; all-gather schedule */
+  ccCodecPlugin = 9      /* the codec named by codecName, loaded from libconccl-codec-<name>.so */
+} ccCodec_t;
+
+typedef enum { ccRoundNearest = 0, ccRoundStochastic = 1 } ccRounding_t;
+
+typedef enum {
+  ccFeedbackNone = 0,  /* no residual */
+  ccFeedbackEf = 1,    /* p = g + e; send C(p); e <- p - C(p)   (float32 residual, count elements) */
+  ccFeedbackEf2 = 2,   /* ef, plus the chunk owner's residual of the final re-compression */
+  ccFeedbackConef = 3  /* ef with the residual stored compressed by residualCodec (ConEF) */
+} ccFeedback_t;
+
+typedef enum {
+  ccResidualInt8 = 0,    /* block-quantized int8 (blockSize elements per float32 scale) */
+  ccResidualInt4 = 1,    /* block-quantized int4 */
+  ccResidualSketch = 2   /* count sketch of sketchSize*count buckets, feedback factor beta */
+} ccResidualCodec_t;
+
+typedef enum { ccAlgoAuto = 0, ccAlgoRing = 1, ccAlgoTree = 2 } ccAlgo_t;
+
+#define CC_COMPRESS_CONFIG_MAGIC 0xcc0c0def
+
+/* Options of one ccAllreduceCompressed call. Fill with ccCompressConfigInit, then set fields. */
+typedef struct {
+  size_t size;             /* reserved: sizeof(ccCompressConfig_t) */
+  unsigned int magic;      /* reserved: CC_COMPRESS_CONFIG_MAGIC */
+  unsigned int version;    /* reserved: CC_VERSION_CODE */
+  ccCodec_t codec;         /* default ccCodecInt8 */
+  const char* codecName;   /* plugin codec name (codec == ccCodecPlugin) */
+  int bits;                /* summable: bits per element before headroom (2..16, default 8) */
+  float ratio;             /* randblock, topk: fraction of elements sent (0 < ratio <= 1, default 1/64) */
+  int blockSize;           /* int8/int4/summable/sign: elements per scale, 32..4096 (default 256) */
+  ccRounding_t rounding;   /* default nearest */
+  ccFeedback_t feedback;   /* default none */
+  ccResidualCodec_t residualCodec;  /* conef: how the residual is stored (default int8) */
+  float sketchSize;        /* conef sketch: buckets = max(1, sketchSize*count) (default 0.2) */
+  float beta;              /* conef sketch: fraction of the error withheld each step (default 0.9) */
+  int residualFp16;        /* conef sketch: 1 = buckets stored as float16 (default 0) */
+  uint64_t key;            /* names the residual; 0 = derived from sendbuff and count */
+  int warmupCalls;         /* first N calls per key go uncompressed (default 0) */
+  size_t minCount;         /* calls with fewer elements go uncompressed (default 0) */
+  ccAlgo_t algo;           /* default auto (ring) */
+  uint64_t seed;           /* shared randomness (stochastic rounding, random-block start); default 42 */
+} ccCompressConfig_t;
+
+/* Telemetry of one residual key (ccCommGetCompressStats). */
+typedef struct {
+  uint64_t calls;          /* compressed calls made with this key */
+  uint64_t bytesIn;        /* uncompressed bytes of the inputs, summed over calls */
+  uint64_t bytesWire;      /* bytes this rank sent for those calls (headers included) */
+  double nmse;             /* last call: ||D(C(p)) - p||^2 / ||p||^2 of this rank's local compression */
+  double residualNorm;     /* L2 norm of the residual after the last call (0 without feedback) */
+} ccCompressStats_t;
+
+/* Fills config with the defaults listed above. ccInvalidArgument if config is NULL. */
+ccResult_t ccCompressConfigInit(ccCompressConfig_t* config);
+
+/* recvbuff = sum (or avg) over ranks of sendbuff, with blocks compressed on the wire (see DESIGN.md).
+ * All ranks get bitwise identical results. Lossy codecs need float32/float16/bfloat16 and sum/avg
+ * (else ccInvalidArgument); ccCodecNone is exact for every type and op. The call must match on every
+ * rank (count, type, op, codec parameters), which is checked. With feedback, the residual named by
+ * config->key is created on first use and updated by every call. config NULL = defaults. */
+ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype,
+                                 ccRedOp_t op, const ccCompressConfig_t* config, ccComm_t comm, ccStream_t stream);
+
+/* Bytes of residual memory held for key (0 = all keys), measured from the residual allocator. */
+ccResult_t ccCommResidualBytes(ccComm_t comm, uint64_t key, size_t* bytes);
+
+/* Frees every residual (the next call starts from zero error). */
+ccResult_t ccCommResetResiduals(ccComm_t comm);
+
+/* Writes the decompressed residual of key into out[0..count) (count must equal the key's count;
+ * ccInvalidUsage otherwise, or if the key has no residual). */
+ccResult_t ccCommGetResidual(ccComm_t comm, uint64_t key, float* out, size_t count);
+
+/* Collective: replaces every rank's residuals by their mean over ranks (error averaging). All ranks
+ * must hold the same keys with the same counts (checked). */
+ccResult_t ccCommAverageResiduals(ccComm_t comm);
+
+/* Serialises all residuals. With buf NULL, *size receives the bytes needed; otherwise *size is the
+ * capacity of buf on entry and the bytes written on return. */
+ccResult_t ccCommSaveResiduals(ccComm_t comm, void* buf, size_t* size);
+
+/* Restores residuals saved by ccCommSaveResiduals (bit-exact). Malformed bytes, or residuals saved by
+ * a different rank or communicator size, return ccInvalidUsage with a message and change nothing. */
+ccResult_t ccCommLoadResiduals(ccComm_t comm, const void* buf, size_t size);
+
+/* Telemetry of key (0 = totals over keys; nmse and residualNorm then refer to the last call). */
+ccResult_t ccCommGetCompressStats(ccComm_t comm, uint64_t key, ccCompressStats_t* stats);
 
 #ifdef __cplusplus
 }

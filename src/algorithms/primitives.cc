@@ -104,6 +104,9 @@ static ccResult_t Compare(const OpHeader& mine, const OpHeader& theirs, int peer
   if (theirs.root != mine.root)
     return SetError(ccInvalidUsage, "call mismatch in %s: root %d here, %d on rank %d", coll(mine.coll), mine.root,
                     theirs.root, peer);
+  if (theirs.param != mine.param)
+    return SetError(ccInvalidUsage, "call mismatch in %s: parameters (codec, bits, block size, ratio, seed, feedback or "
+                    "residual keys) differ from rank %d's", coll(mine.coll), peer);
   return ccSuccess;
 }
 

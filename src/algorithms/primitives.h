@@ -48,6 +48,7 @@ struct OpHeader {
   uint32_t pad;
   uint64_t count;
   uint64_t seq;
+  uint64_t param;  // hash of any further parameters that must agree (codec settings, residual keys)
 };
 
 const char* CollName(CollType coll);

@@ -12,6 +12,7 @@ using conccl::RequestState;
 
 ccResult_t ccComm::Isend(int peer, int channel, const void* data, size_t bytes, Request** req) {
   if (aborted.load()) return conccl::SetError(ccRemoteError, "communicator was aborted");
+  bytesSent.fetch_add(bytes, std::memory_order_relaxed);
   return route[peer]->Isend(peer, channel, data, bytes, req);
 }
 
@@ -119,6 +120,8 @@ ccResult_t DestroyComm(ccComm* comm, bool abort) {
   comm->local.reset();
   comm->route.clear();
   comm->peers.clear();
+  comm->residuals.reset();
+  comm->keyStats.clear();
   CC_INFO(kLogInit, "comm %p rank %d %s", (void*)comm, comm->rank, abort ? "aborted" : "destroyed");
   return res;
 }

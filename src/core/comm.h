@@ -4,12 +4,14 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "algorithms/links.h"
+#include "codecs/residual.h"
 #include "conccl.h"
 #include "core/bootstrap.h"
 #include "transports/transport.h"
@@ -52,6 +54,16 @@ struct ccComm : public conccl::Links {
 
   std::mutex errMu;
   std::string lastError;
+
+  // Compressed all-reduce state: residuals per key and per-key telemetry.
+  struct KeyStats {
+    uint64_t totalCalls = 0;  // every call with this key, warm-up and small calls included
+    ccCompressStats_t stats{};
+  };
+  std::unique_ptr<conccl::ResidualStore> residuals;
+  std::map<uint64_t, KeyStats> keyStats;
+  uint64_t lastStatsKey = 0;
+  std::atomic<uint64_t> bytesSent{0};
 
   std::mutex orphanMu;
   std::vector<conccl::Request*> orphans;  // requests dropped on error paths, freed at destroy

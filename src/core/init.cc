@@ -122,6 +122,7 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   comm->id = id;
   comm->commHash = HashSecret(id.secret);
   comm->opts = ReadOptions(config);
+  comm->residuals = std::make_unique<ResidualStore>(static_cast<size_t>(std::max<int64_t>(0, EnvInt("CONCCL_RESIDUAL_MAX_BYTES"))));
   const std::string& net = comm->opts.netName;
   if (!net.empty() && net != "tcp" && net != "shm" && net != "local")
     return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm or local)", net.c_str());

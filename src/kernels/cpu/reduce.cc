@@ -37,9 +37,10 @@ void HalfLoop(uint16_t* out, const uint16_t* a, const uint16_t* b, size_t n) {
 
 template <typename Op>
 void Dispatch(void* dst, const void* a, const void* b, size_t n, ccDataType_t type) {
-  switch (type) {
+  switch (static_cast<int>(type)) {
     case ccInt8: IntLoop<int8_t, Op>((int8_t*)dst, (const int8_t*)a, (const int8_t*)b, n); break;
     case ccUint8: Loop<uint8_t, Op>((uint8_t*)dst, (const uint8_t*)a, (const uint8_t*)b, n); break;
+    case kTypeInt16Internal: IntLoop<int16_t, Op>((int16_t*)dst, (const int16_t*)a, (const int16_t*)b, n); break;
     case ccInt32: IntLoop<int32_t, Op>((int32_t*)dst, (const int32_t*)a, (const int32_t*)b, n); break;
     case ccUint32: Loop<uint32_t, Op>((uint32_t*)dst, (const uint32_t*)a, (const uint32_t*)b, n); break;
     case ccInt64: IntLoop<int64_t, Op>((int64_t*)dst, (const int64_t*)a, (const int64_t*)b, n); break;
@@ -70,9 +71,9 @@ void HalfDiv(uint16_t* p, size_t n, int d) {
 }  // namespace
 
 size_t TypeSize(ccDataType_t type) {
-  switch (type) {
+  switch (static_cast<int>(type)) {
     case ccInt8: case ccUint8: return 1;
-    case ccFloat16: case ccBfloat16: return 2;
+    case ccFloat16: case ccBfloat16: case kTypeInt16Internal: return 2;
     case ccInt32: case ccUint32: case ccFloat32: return 4;
     case ccInt64: case ccUint64: case ccFloat64: return 8;
     default: return 0;
@@ -90,9 +91,10 @@ void ReduceInto(void* dst, const void* a, const void* b, size_t count, ccDataTyp
 }
 
 void DivideInPlace(void* p, size_t n, ccDataType_t type, int d) {
-  switch (type) {
+  switch (static_cast<int>(type)) {
     case ccInt8: DivLoop((int8_t*)p, n, d); break;
     case ccUint8: DivLoop((uint8_t*)p, n, d); break;
+    case kTypeInt16Internal: DivLoop((int16_t*)p, n, d); break;
     case ccInt32: DivLoop((int32_t*)p, n, d); break;
     case ccUint32: DivLoop((uint32_t*)p, n, d); break;
     case ccInt64: DivLoop((int64_t*)p, n, d); break;

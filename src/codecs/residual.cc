@@ -1,0 +1,208 @@
+// residual.cc — see residual.h.
+#include "codecs/residual.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/half.h"
+#include "common/result.h"
+#include "kernels/cpu/quantize.h"
+
+namespace conccl {
+
+TrackedBuffer::TrackedBuffer(size_t bytes) : n_(bytes) {
+  if (bytes) p_ = static_cast<uint8_t*>(calloc(1, bytes));
+  if (!p_) n_ = 0;
+}
+TrackedBuffer::~TrackedBuffer() { free(p_); }
+TrackedBuffer::TrackedBuffer(TrackedBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+TrackedBuffer& TrackedBuffer::operator=(TrackedBuffer&& o) noexcept {
+  if (this != &o) {
+    free(p_);
+    p_ = o.p_, n_ = o.n_;
+    o.p_ = nullptr, o.n_ = 0;
+  }
+  return *this;
+}
+size_t TrackedBuffer::AllocatedBytes() const { return p_ ? malloc_usable_size(p_) : 0; }
+
+bool ResidualFormat::operator==(const ResidualFormat& o) const {
+  if (mode != o.mode) return false;
+  if (mode != ccFeedbackConef) return true;
+  if (codec != o.codec) return false;
+  if (codec == ccResidualSketch) return sketchSize == o.sketchSize && beta == o.beta && fp16 == o.fp16;
+  return blockSize == o.blockSize;
+}
+
+namespace {
+
+uint32_t Fmix32(uint32_t h) {  // MurmurHash3 finaliser, as in the ConEF code (unsigned arithmetic)
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+constexpr uint32_t kHashA = 994443u, kHashB = 609478u;
+
+QuantParams ResidualQuant(const ResidualFormat& f) {
+  return QuantParams{f.blockSize, f.codec == ccResidualInt4 ? 4u : 8u, false, 0, 0, 0};
+}
+
+bool IsQuantized(const ResidualFormat& f) { return f.mode == ccFeedbackConef && f.codec != ccResidualSketch; }
+bool IsSketch(const ResidualFormat& f) { return f.mode == ccFeedbackConef && f.codec == ccResidualSketch; }
+
+}  // namespace
+
+Residual::Residual(size_t count, const ResidualFormat& fmt) : count_(count), fmt_(fmt) {
+  if (IsSketch(fmt_)) {
+    buckets_ = std::max<size_t>(1, static_cast<size_t>(std::floor(fmt_.sketchSize * static_cast<double>(count))));
+    data_ = TrackedBuffer(buckets_ * (fmt_.fp16 ? 2 : 4));
+  } else if (IsQuantized(fmt_)) {
+    QuantParams q = ResidualQuant(fmt_);
+    data_ = TrackedBuffer(QuantizedBytes(count, q.blockSize, q.bits));
+  } else {
+    data_ = TrackedBuffer(count * sizeof(float));
+  }
+}
+
+size_t Residual::AllocatedBytes() const {
+  return data_.AllocatedBytes() + (ownerVec_.capacity() ? malloc_usable_size(const_cast<float*>(ownerVec_.data())) : 0);
+}
+
+uint32_t Residual::Bucket(uint64_t j) const {
+  return Fmix32(kHashA * static_cast<uint32_t>(j) + kHashB) % static_cast<uint32_t>(buckets_);
+}
+float Residual::Sign(uint64_t j) const {
+  uint32_t bit = (Fmix32((kHashA + 2) * static_cast<uint32_t>(j) + (kHashB + 3)) % static_cast<uint32_t>(buckets_)) & 1;
+  return bit ? 1.0f : -1.0f;
+}
+float Residual::BucketAt(uint32_t b) const {
+  if (fmt_.fp16) return HalfToFloat(reinterpret_cast<const uint16_t*>(data_.data())[b]);
+  return reinterpret_cast<const float*>(data_.data())[b];
+}
+void Residual::SetBucket(uint32_t b, float v) {
+  if (fmt_.fp16) reinterpret_cast<uint16_t*>(data_.data())[b] = FloatToHalf(v);
+  else reinterpret_cast<float*>(data_.data())[b] = v;
+}
+
+void Residual::Decompress(float* out) const {
+  if (IsSketch(fmt_)) {
+    for (size_t j = 0; j < count_; ++j) out[j] = Sign(j) * BucketAt(Bucket(j));
+  } else if (IsQuantized(fmt_)) {
+    DequantizeBlocks(ResidualQuant(fmt_), data_.data(), count_, out);
+  } else {
+    memcpy(out, data_.data(), count_ * sizeof(float));
+  }
+}
+
+void Residual::AddFeedback(const float* g, size_t n, float* p) const {
+  if (!IsSketch(fmt_) && !IsQuantized(fmt_)) {
+    const float* e = reinterpret_cast<const float*>(data_.data());
+    for (size_t i = 0; i < n; ++i) p[i] = g[i] + e[i];
+    return;
+  }
+  Decompress(p);
+  float gain = IsSketch(fmt_) ? 1.0f - fmt_.beta : 1.0f;
+  for (size_t i = 0; i < n; ++i) p[i] = g[i] + gain * p[i];
+}
+
+void Residual::Update(const float* g, const float* p, const float* t, size_t n) {
+  if (IsSketch(fmt_)) {
+    // c <- c + S(g - t): the unsent gradient mass accumulates; (1-beta) of it is fed back per call.
+    std::vector<float> c(buckets_);
+    for (uint32_t b = 0; b < buckets_; ++b) c[b] = BucketAt(b);
+    for (size_t j = 0; j < n; ++j) c[Bucket(j)] += Sign(j) * (g[j] - t[j]);
+    for (uint32_t b = 0; b < buckets_; ++b) SetBucket(b, c[b]);
+    return;
+  }
+  if (IsQuantized(fmt_)) {
+    std::vector<float> e(n);
+    Subtract(p, t, n, e.data());
+    QuantizeBlocks(ResidualQuant(fmt_), e.data(), n, data_.data());
+    return;
+  }
+  Subtract(p, t, n, reinterpret_cast<float*>(data_.data()));
+}
+
+void Residual::Assign(const float* e) {
+  if (IsSketch(fmt_)) {  // least-squares projection would need n_b; the sketch of e is its natural image
+    std::vector<float> c(buckets_, 0.0f);
+    std::vector<uint32_t> occupancy(buckets_, 0);
+    for (size_t j = 0; j < count_; ++j) {
+      c[Bucket(j)] += Sign(j) * e[j];
+      occupancy[Bucket(j)]++;
+    }
+    for (uint32_t b = 0; b < buckets_; ++b) SetBucket(b, occupancy[b] ? c[b] / occupancy[b] : 0.0f);
+  } else if (IsQuantized(fmt_)) {
+    QuantizeBlocks(ResidualQuant(fmt_), e, count_, data_.data());
+  } else {
+    memcpy(data_.data(), e, count_ * sizeof(float));
+  }
+}
+
+double Residual::Norm() const {
+  std::vector<float> e(count_);
+  Decompress(e.data());
+  double s = 0;
+  for (float v : e) s += static_cast<double>(v) * v;
+  for (float v : ownerVec_) s += static_cast<double>(v) * v;
+  return std::sqrt(s);
+}
+
+ccResult_t ResidualStore::Get(uint64_t key, size_t count, const ResidualFormat& fmt, Residual** out) {
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    if (it->second.residual->count() != count || !(it->second.residual->format() == fmt))
+      return SetError(ccInvalidUsage,
+                      "residual key 0x%llx was created for %zu elements with another feedback format; now %zu "
+                      "(use a distinct config->key per tensor, or ccCommResetResiduals)",
+                      (unsigned long long)key, it->second.residual->count(), count);
+    it->second.lastUse = ++clock_;
+    *out = it->second.residual.get();
+    return ccSuccess;
+  }
+  auto r = std::make_unique<Residual>(count, fmt);
+  if (count && !r->raw().data()) return SetError(ccSystemError, "cannot allocate the residual of %zu elements", count);
+  *out = r.get();
+  entries_[key] = Entry{std::move(r), ++clock_};
+  EvictOver(key);
+  return ccSuccess;
+}
+
+void ResidualStore::EvictOver(uint64_t keep) {
+  while (maxBytes_ > 0 && Bytes(0) > maxBytes_ && entries_.size() > 1) {
+    auto victim = entries_.end();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it)
+      if (it->first != keep && (victim == entries_.end() || it->second.lastUse < victim->second.lastUse)) victim = it;
+    if (victim == entries_.end()) return;
+    CC_WARN("residual memory %zu bytes exceeds CONCCL_RESIDUAL_MAX_BYTES=%zu: evicting key 0x%llx (%zu bytes)",
+            Bytes(0), maxBytes_, (unsigned long long)victim->first, victim->second.residual->AllocatedBytes());
+    entries_.erase(victim);
+  }
+}
+
+Residual* ResidualStore::Find(uint64_t key) {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : it->second.residual.get();
+}
+
+size_t ResidualStore::Bytes(uint64_t key) const {
+  size_t total = 0;
+  for (auto& kv : entries_)
+    if (key == 0 || kv.first == key) total += kv.second.residual->AllocatedBytes();
+  return total;
+}
+
+std::vector<uint64_t> ResidualStore::Keys() const {
+  std::vector<uint64_t> keys;
+  for (auto& kv : entries_) keys.push_back(kv.first);
+  return keys;
+}
+
+}  // namespace conccl

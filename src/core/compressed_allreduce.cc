@@ -1,0 +1,195 @@
+// compressed_allreduce.cc — ccAllreduceCompressed: checks, warm-up and small-call bypass, type
+// conversion to fp32, error feedback through the communicator's residual store, the schedule for the
+// codec, and telemetry.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "algorithms/compressed.h"
+#include "algorithms/primitives.h"
+#include "algorithms/schedules.h"
+#include "codecs/codec_registry.h"
+#include "common/env.h"
+#include "common/half.h"
+#include "common/result.h"
+#include "core/call.h"
+#include "core/comm.h"
+#include "core/compress_config.h"
+#include "core/group.h"
+#include "kernels/cpu/quantize.h"
+#include "kernels/cpu/reduce.h"
+
+#define CC_API extern "C" __attribute__((visibility("default")))
+
+namespace conccl {
+namespace {
+
+void ToFloat(const void* in, ccDataType_t type, size_t n, float* out) {
+  if (type == ccFloat32) memcpy(out, in, n * sizeof(float));
+  else if (type == ccFloat16) HalfToFloatArray(static_cast<const uint16_t*>(in), n, out);
+  else Bf16ToFloatArray(static_cast<const uint16_t*>(in), n, out);
+}
+
+void FromFloat(const float* in, ccDataType_t type, size_t n, void* out) {
+  if (type == ccFloat32) memcpy(out, in, n * sizeof(float));
+  else if (type == ccFloat16) FloatToHalfArray(in, n, static_cast<uint16_t*>(out));
+  else FloatToBf16Array(in, n, static_cast<uint16_t*>(out));
+}
+
+double Nmse(const float* p, const float* t, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double d = static_cast<double>(p[i]) - t[i];
+    num += d * d;
+    den += static_cast<double>(p[i]) * p[i];
+  }
+  return den > 0 ? num / den : 0.0;
+}
+
+// Local round trip D(C(x)) over the whole vector: the bytes the ring would produce for this rank alone.
+ccResult_t RoundTrip(const ccCodec_v1_t& codec, ccCodecParams_v1_t p, const float* x, size_t n, float* out) {
+  p.firstIndex = 0;
+  std::vector<uint8_t> buf(codec.compressedBound(&p, n));
+  size_t wrote = 0;
+  int rc = codec.compress(&p, x, n, buf.data(), buf.size(), &wrote);
+  if (rc == ccCodecOk) rc = codec.decompress(&p, buf.data(), wrote, out, n);
+  return rc == ccCodecOk ? ccSuccess : SetError(ccInternalError, "codec %s: local round trip failed (%d)", codec.name, rc);
+}
+
+struct CallPlan {
+  const ccCompressConfig_t& cfg;
+  uint64_t key;
+  uint64_t stream;  // per key and call: shared randomness
+};
+
+// Runs the codec's schedule on p; fills out (sum over ranks) and, when wanted, transmitted = D(C(p)).
+ccResult_t RunCodec(ccComm* comm, const CallPlan& cp, const float* p, float* out, size_t count, float* transmitted,
+                    Residual* residual) {
+  const ccCompressConfig_t& c = cp.cfg;
+  if (c.codec == ccCodecRandBlock) {
+    size_t len = std::min(count, std::max<size_t>(1, static_cast<size_t>(std::floor(c.ratio * count))));
+    size_t start = count ? Mix64(c.seed ^ Mix64(cp.stream)) % count : 0;
+    if (transmitted) {
+      std::fill(transmitted, transmitted + count, 0.0f);
+      for (size_t i = 0; i < len; ++i) transmitted[(start + i) % count] = p[(start + i) % count];
+    }
+    return count ? RandomBlockAllReduce(*comm, p, out, count, start, len) : ccSuccess;
+  }
+  if (c.codec == ccCodecSummable) {
+    SummableParams sp{static_cast<uint32_t>(c.blockSize), static_cast<uint32_t>(c.bits), c.rounding == ccRoundStochastic,
+                      c.seed, cp.stream};
+    return count ? SummableAllReduce(*comm, sp, p, out, count, transmitted) : ccSuccess;
+  }
+  CompressedPlan plan;
+  if (c.codec == ccCodecPlugin) {
+    const char* env = getenv("CONCCL_CODEC_PLUGIN");
+    CC_CHECK(LoadCodecPlugin(c.codecName ? c.codecName : (env ? env : ""), &plan.codec));
+  } else {
+    plan.codec = BuiltinCodec(c.codec);
+  }
+  bool halfCodec = c.codec == ccCodecFp16 || c.codec == ccCodecBf16;
+  plan.blockSize = halfCodec ? 1 : static_cast<size_t>(c.blockSize);
+  plan.params.blockSize = static_cast<uint32_t>(plan.blockSize);
+  plan.params.bits = c.codec == ccCodecInt4 ? 4 : 8;
+  plan.params.stochastic = c.rounding == ccRoundStochastic;
+  plan.params.ratio = c.ratio;
+  plan.params.seed = c.seed;
+  plan.params.stream = cp.stream;
+  if (transmitted) CC_CHECK(RoundTrip(*plan.codec, plan.params, p, count, transmitted));
+  if (plan.codec->flags & CC_CODEC_FLAG_ALLGATHER) return CompressedAllGatherReduce(*comm, plan, p, out, count);
+  if (c.algo == ccAlgoTree)
+    CC_INFO(kLogColl, "compressed all-reduce: the tree schedule is not available for codec %s; using the ring",
+            plan.codec->name);
+  std::vector<float>* owner = (residual && c.feedback == ccFeedbackEf2) ? &residual->owner() : nullptr;
+  return CompressedRingAllReduce(*comm, plan, p, transmitted ? transmitted : p, out, count, owner);
+}
+
+ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t count, ccDataType_t type, ccRedOp_t op,
+                      const ccCompressConfig_t& c, uint64_t key, ccComm::KeyStats& ks) {
+  OpHeader h{};
+  h.coll = static_cast<uint32_t>(CollType::kCompressed);
+  h.count = count;
+  h.type = type;
+  h.op = op;
+  h.seq = comm->opSeq++;
+  h.param = Mix64(ConfigHash(c) ^ Mix64(key) ^ Mix64(ks.totalCalls));
+  CC_CHECK(CheckOpHeader(*comm, h));
+  uint64_t sentBefore = comm->bytesSent.load();
+  std::vector<float> g(count), p, out(count), transmitted;
+  ToFloat(sendbuff, type, count, g.data());
+  Residual* residual = nullptr;
+  if (c.feedback != ccFeedbackNone) {
+    CC_CHECK(comm->residuals->Get(key, count, FormatOf(c), &residual));
+    p.resize(count);
+    residual->AddFeedback(g.data(), count, p.data());
+    transmitted.resize(count);
+  }
+  const float* pin = residual ? p.data() : g.data();
+  CallPlan cp{c, key, Mix64(key ^ Mix64(ks.totalCalls))};
+  CC_CHECK(RunCodec(comm, cp, pin, out.data(), count, transmitted.empty() ? nullptr : transmitted.data(), residual));
+  if (op == ccAvg) {
+    float inv = 1.0f / static_cast<float>(comm->nranks);
+    for (float& v : out) v *= inv;
+  }
+  FromFloat(out.data(), type, count, recvbuff);
+  if (residual) residual->Update(g.data(), p.data(), transmitted.data(), count);
+  ccCompressStats_t& st = ks.stats;
+  st.calls++;
+  st.bytesIn += count * TypeSize(type);
+  st.bytesWire += comm->bytesSent.load() - sentBefore;
+  st.nmse = residual ? Nmse(pin, transmitted.data(), count) : -1.0;
+  st.residualNorm = residual ? residual->Norm() : 0.0;
+  return ccSuccess;
+}
+
+}  // namespace
+}  // namespace conccl
+
+using namespace conccl;
+
+CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype,
+                                        ccRedOp_t op, const ccCompressConfig_t* config, ccComm_t comm, ccStream_t stream) {
+  CC_CHECK(Finish(comm, CheckComm(comm)));
+  ccCompressConfig_t c;
+  ccCompressConfigInit(&c);
+  if (config) c = *config;
+  CC_CHECK(Finish(comm, ValidateCompressConfig(c)));
+  if (c.codec == ccCodecNone) return ccAllReduce(sendbuff, recvbuff, count, datatype, op, comm, stream);
+  if (static_cast<int>(datatype) < 0 || datatype >= ccNumTypes || static_cast<int>(op) < 0 || op >= ccNumOps)
+    return Finish(comm, SetError(ccInvalidArgument, "ccAllreduceCompressed: invalid datatype %d or op %d",
+                                 (int)datatype, (int)op));
+  if (datatype != ccFloat32 && datatype != ccFloat16 && datatype != ccBfloat16)
+    return Finish(comm, SetError(ccInvalidArgument,
+                                 "ccAllreduceCompressed: lossy codecs take float32, float16 or bfloat16, not type %d "
+                                 "(use ccCodecNone for exact reductions)", (int)datatype));
+  if (op != ccSum && op != ccAvg)
+    return Finish(comm, SetError(ccInvalidArgument, "ccAllreduceCompressed: lossy codecs reduce with sum or avg, not op %d",
+                                 (int)op));
+  if (count > (size_t(1) << 40)) return Finish(comm, SetError(ccInvalidArgument, "ccAllreduceCompressed: count %zu too large", count));
+  if ((!sendbuff || !recvbuff) && count)
+    return Finish(comm, SetError(ccInvalidArgument, "ccAllreduceCompressed: NULL buffer with count %zu", count));
+  if (InGroup())
+    return Finish(comm, SetError(ccInvalidUsage, "ccAllreduceCompressed cannot be part of a group yet"));
+  uint64_t key = c.key ? c.key : Mix64(reinterpret_cast<uintptr_t>(sendbuff) ^ Mix64(count));
+  return Finish(comm, RunCall(comm, [&]() -> ccResult_t {
+    ccComm::KeyStats& ks = comm->keyStats[key];
+    comm->lastStatsKey = key;
+    bool bypass = ks.totalCalls < static_cast<uint64_t>(c.warmupCalls) || count < c.minCount;
+    ccResult_t res = ccSuccess;
+    if (bypass) {  // warm-up and small calls: exact, and no residual is created
+      OpHeader h{};
+      h.coll = static_cast<uint32_t>(CollType::kAllReduce);
+      h.count = count;
+      h.type = datatype;
+      h.op = op;
+      h.seq = comm->opSeq++;
+      h.param = Mix64(ConfigHash(c) ^ Mix64(key) ^ Mix64(ks.totalCalls));
+      res = CheckOpHeader(*comm, h);
+      if (res == ccSuccess) res = RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
+    } else {
+      res = Compressed(comm, sendbuff, recvbuff, count, datatype, op, c, key, ks);
+    }
+    if (res == ccSuccess) ks.totalCalls++;
+    return res;
+  }));
+}

@@ -1,0 +1,243 @@
+// quantize.cc — see quantize.h.
+#include "kernels/cpu/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "common/half.h"
+
+#define CC_HOT __attribute__((target_clones("arch=haswell", "default")))
+
+namespace conccl {
+
+uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+float CounterUniform(uint64_t seed, uint64_t stream, uint64_t index) {
+  uint64_t h = Mix64(seed ^ Mix64(stream ^ Mix64(index)));
+  return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);  // 24 random bits
+}
+
+size_t QuantizedBytes(size_t count, uint32_t blockSize, uint32_t bits) {
+  size_t nb = (count + blockSize - 1) / blockSize;
+  size_t codes = bits == 8 ? count : (count + 1) / 2;
+  return nb * sizeof(float) + codes;
+}
+
+namespace {
+
+inline float Levels(uint32_t bits) { return bits == 8 ? 127.0f : 7.0f; }
+
+// Scale of one block; NaN when the block holds NaN or Inf.
+CC_HOT float BlockScale(const float* x, size_t n, float levels) {
+  float m = 0.0f;
+  bool finite = true;
+  for (size_t i = 0; i < n; ++i) {
+    float a = std::fabs(x[i]);
+    finite &= a <= 3.4028235e38f;  // false for NaN and Inf
+    m = a > m ? a : m;
+  }
+  return finite ? m / levels : NAN;
+}
+
+inline int Code(float v, float inv, float levels, const QuantParams& p, uint64_t index) {
+  float s = v * inv;
+  float r = p.stochastic ? std::floor(s + CounterUniform(p.seed, p.stream, index)) : std::nearbyint(s);
+  r = std::min(levels, std::max(-levels, r));
+  return static_cast<int>(r);
+}
+
+// Quantizes one block of n values (already in fp32) into its codes.
+CC_HOT void QuantizeOne(const QuantParams& p, const float* x, size_t n, float scale, uint64_t first, int8_t* codes) {
+  float levels = Levels(p.bits);
+  float inv = (scale > 0.0f && std::isfinite(scale)) ? 1.0f / scale : 0.0f;
+  if (!p.stochastic) {
+    for (size_t i = 0; i < n; ++i) {
+      float r = std::nearbyint(x[i] * inv);
+      r = std::min(levels, std::max(-levels, r));
+      codes[i] = static_cast<int8_t>(r);
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(Code(x[i], inv, levels, p, first + i));
+}
+
+void PackNibbles(const int8_t* codes, size_t n, size_t offset, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    size_t e = offset + i;
+    uint8_t nib = static_cast<uint8_t>(codes[i]) & 0x0f;
+    if (e & 1) out[e / 2] = static_cast<uint8_t>((out[e / 2] & 0x0f) | (nib << 4));
+    else out[e / 2] = static_cast<uint8_t>((out[e / 2] & 0xf0) | nib);
+  }
+}
+
+inline int8_t UnpackNibble(const uint8_t* codes, size_t e) {
+  uint8_t nib = (e & 1) ? (codes[e / 2] >> 4) : (codes[e / 2] & 0x0f);
+  return static_cast<int8_t>(static_cast<int8_t>(nib << 4) >> 4);
+}
+
+CC_HOT void DecodeOne(const uint8_t* codes, uint32_t bits, size_t offset, size_t n, float scale, float* out) {
+  if (bits == 8) {
+    const int8_t* c = reinterpret_cast<const int8_t*>(codes) + offset;
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(c[i]) * scale;
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(UnpackNibble(codes, offset + i)) * scale;
+  }
+}
+
+void StoreCodes(const int8_t* codes, uint32_t bits, size_t offset, size_t n, uint8_t* out) {
+  if (bits == 8) memcpy(out + offset, codes, n);
+  else PackNibbles(codes, n, offset, out);
+}
+
+}  // namespace
+
+void QuantizeBlocks(const QuantParams& p, const float* in, size_t count, uint8_t* out) {
+  size_t B = p.blockSize, nb = (count + B - 1) / B;
+  float* scales = reinterpret_cast<float*>(out);
+  uint8_t* codes = out + nb * sizeof(float);
+  if (p.bits == 4 && count) codes[(count - 1) / 2] = 0;  // defined padding nibble
+  int8_t tmp[4096];
+  for (size_t b = 0; b < nb; ++b) {
+    size_t off = b * B, n = std::min(B, count - off);
+    float scale = BlockScale(in + off, n, Levels(p.bits));
+    memcpy(&scales[b], &scale, sizeof(float));
+    QuantizeOne(p, in + off, n, scale, p.firstIndex + off, tmp);
+    StoreCodes(tmp, p.bits, off, n, codes);
+  }
+}
+
+void DequantizeBlocks(const QuantParams& p, const uint8_t* in, size_t count, float* out) {
+  size_t B = p.blockSize, nb = (count + B - 1) / B;
+  const uint8_t* codes = in + nb * sizeof(float);
+  for (size_t b = 0; b < nb; ++b) {
+    size_t off = b * B, n = std::min(B, count - off);
+    float scale;
+    memcpy(&scale, in + b * sizeof(float), sizeof(float));
+    DecodeOne(codes, p.bits, off, n, scale, out + off);
+  }
+}
+
+CC_HOT void DequantizeAddQuantize(const QuantParams& p, const uint8_t* in, const float* local, size_t count,
+                                  uint8_t* out) {
+  size_t B = p.blockSize, nb = (count + B - 1) / B;
+  const uint8_t* inCodes = in + nb * sizeof(float);
+  float* outScales = reinterpret_cast<float*>(out);
+  uint8_t* outCodes = out + nb * sizeof(float);
+  if (p.bits == 4 && count) outCodes[(count - 1) / 2] = 0;
+  float sum[4096];
+  int8_t tmp[4096];
+  for (size_t b = 0; b < nb; ++b) {
+    size_t off = b * B, n = std::min(B, count - off);
+    float scale;
+    memcpy(&scale, in + b * sizeof(float), sizeof(float));
+    DecodeOne(inCodes, p.bits, off, n, scale, sum);
+    for (size_t i = 0; i < n; ++i) sum[i] += local[off + i];
+    float s = BlockScale(sum, n, Levels(p.bits));
+    memcpy(&outScales[b], &s, sizeof(float));
+    QuantizeOne(p, sum, n, s, p.firstIndex + off, tmp);
+    StoreCodes(tmp, p.bits, off, n, outCodes);
+  }
+}
+
+double QuantizeErrorBound(const QuantParams& p, const float* in, size_t count) {
+  double worst = 0;
+  size_t B = p.blockSize;
+  for (size_t off = 0; off < count; off += B) {
+    float s = BlockScale(in + off, std::min(B, count - off), Levels(p.bits));
+    if (!std::isfinite(s)) return INFINITY;
+    worst = std::max(worst, static_cast<double>(s) * (p.stochastic ? 1.0 : 0.5));
+  }
+  return worst * (1.0 + 1e-6);
+}
+
+CC_HOT void FloatToHalfArray(const float* in, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = FloatToHalf(in[i]);
+}
+CC_HOT void HalfToFloatArray(const uint16_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(in[i]);
+}
+CC_HOT void FloatToBf16Array(const float* in, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = FloatToBf16(in[i]);
+}
+CC_HOT void Bf16ToFloatArray(const uint16_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = Bf16ToFloat(in[i]);
+}
+
+size_t SignBytes(size_t count, uint32_t B) { return (count + B - 1) / B * sizeof(float) + (count + 7) / 8; }
+
+void SignCompress(const float* in, size_t count, uint32_t B, uint8_t* out) {
+  size_t nb = (count + B - 1) / B;
+  uint8_t* bits = out + nb * sizeof(float);
+  memset(bits, 0, (count + 7) / 8);
+  for (size_t b = 0; b < nb; ++b) {
+    size_t off = b * B, n = std::min<size_t>(B, count - off);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += std::fabs(in[off + i]);
+    float scale = static_cast<float>(sum / n);
+    memcpy(out + b * sizeof(float), &scale, sizeof(float));
+    for (size_t i = 0; i < n; ++i)
+      if (std::signbit(in[off + i])) bits[(off + i) / 8] |= static_cast<uint8_t>(1u << ((off + i) % 8));
+  }
+}
+
+void SignDecompress(const uint8_t* in, size_t count, uint32_t B, float* out) {
+  size_t nb = (count + B - 1) / B;
+  const uint8_t* bits = in + nb * sizeof(float);
+  for (size_t b = 0; b < nb; ++b) {
+    float scale;
+    memcpy(&scale, in + b * sizeof(float), sizeof(float));
+    size_t off = b * B, n = std::min<size_t>(B, count - off);
+    for (size_t i = 0; i < n; ++i) out[off + i] = ((bits[(off + i) / 8] >> ((off + i) % 8)) & 1) ? -scale : scale;
+  }
+}
+
+size_t TopKCount(size_t count, double ratio) {
+  if (count == 0) return 0;
+  size_t k = static_cast<size_t>(std::floor(ratio * static_cast<double>(count)));
+  return std::min(count, std::max<size_t>(1, k));
+}
+
+void TopKCompress(const float* in, size_t count, size_t k, uint8_t* out) {
+  std::vector<uint32_t> idx(count);
+  std::iota(idx.begin(), idx.end(), 0u);
+  auto larger = [&](uint32_t a, uint32_t b) {
+    float fa = std::fabs(in[a]), fb = std::fabs(in[b]);
+    if (std::isnan(fa)) fa = INFINITY;  // NaN counts as largest so it is never silently dropped
+    if (std::isnan(fb)) fb = INFINITY;
+    return fa > fb || (fa == fb && a < b);  // ties by index: deterministic
+  };
+  std::nth_element(idx.begin(), idx.begin() + static_cast<long>(k) - 1, idx.end(), larger);
+  std::sort(idx.begin(), idx.begin() + static_cast<long>(k));
+  for (size_t i = 0; i < k; ++i) {
+    memcpy(out + i * 8, &idx[i], 4);
+    memcpy(out + i * 8 + 4, &in[idx[i]], 4);
+  }
+}
+
+bool TopKAccumulate(const uint8_t* in, size_t k, size_t count, float scale, float* out) {
+  int64_t last = -1;
+  for (size_t i = 0; i < k; ++i) {
+    uint32_t index;
+    float v;
+    memcpy(&index, in + i * 8, 4);
+    memcpy(&v, in + i * 8 + 4, 4);
+    if (index >= count || static_cast<int64_t>(index) <= last) return false;
+    last = index;
+    out[index] += scale * v;
+  }
+  return true;
+}
+
+CC_HOT void Subtract(const float* p, const float* t, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = p[i] - t[i];
+}
+
+}  // namespace conccl
