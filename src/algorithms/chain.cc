@@ -69,7 +69,7 @@ ccResult_t ChainReduce(Links& links, const void* sendbuff, void* recvbuff, size_
     for (size_t k = 0; k < K; ++k) CC_CHECK(sends.Post(next, kChanChain, in + k * ce * es, elems(k) * es));
     return sends.Drain();
   }
-  std::vector<std::vector<char>> slots(kWindow, std::vector<char>(ce * es));
+  std::vector<std::vector<char>> slots(kWindow, std::vector<char>(std::min(ce, count) * es));
   std::vector<int64_t> slotSend(kWindow, -1);
   std::vector<Request*> reqs(kWindow, nullptr);
   struct Guard {

@@ -48,8 +48,9 @@ ccResult_t SummableAllReduce(Links& links, const SummableParams& sp, const float
     float s = std::isfinite(scale[b]) ? scale[b] / static_cast<float>(levels) : NAN;  // NaN/Inf block: NaN
     scale[b] = s;
     float inv = s > 0 && std::isfinite(s) ? 1.0f / s : 0.0f;
+    bool divide = std::isinf(inv);  // subnormal scale: 1/s overflows
     for (size_t i = b * B; i < std::min(count, (b + 1) * B); ++i) {
-      float v = p[i] * inv;
+      float v = divide ? p[i] / s : p[i] * inv;
       float r = sp.stochastic ? std::floor(v + CounterUniform(sp.seed, sp.stream, i)) : std::nearbyint(v);
       r = std::min<float>(static_cast<float>(levels), std::max<float>(-static_cast<float>(levels), r));
       if (!std::isfinite(s)) r = 0;

@@ -73,7 +73,7 @@ ccResult_t RingReduceScatter(Links& links, const void* sendbuff, void* recvbuff,
   auto input = [&](size_t seg, size_t k) { return in + (seg * rc + k * ce) * es; };
   SendQueue sends(links);
   ReqGuard g{links, std::vector<Request*>(kWindow, nullptr)};
-  std::vector<std::vector<char>> slots(kWindow, std::vector<char>(ce * es));
+  std::vector<std::vector<char>> slots(kWindow, std::vector<char>(std::min(ce, rc) * es));
   std::vector<int64_t> slotSend(kWindow, -1);
   auto post = [&](size_t m) -> ccResult_t {
     CC_CHECK(sends.WaitThrough(slotSend[m % kWindow]));

@@ -53,7 +53,7 @@ class RingAllReduceRun {
     prev_ = (r_ + n_ - 1) % n_;
     total_ = 2 * static_cast<size_t>(n_ - 1) * P_.K;
     lastSend_.assign(static_cast<size_t>(n_) * P_.K, -1);
-    slots_.assign(kWindow, std::vector<char>(P_.chunkElems * es_));
+    slots_.assign(kWindow, std::vector<char>(std::min(P_.chunkElems, (P_.count + n_ - 1) / n_) * es_));
     recvReqs_.assign(kWindow, nullptr);
     for (size_t k = 0; k < P_.K; ++k) {  // reduce-scatter step 0: our own segment, from the input
       size_t start, cnt;

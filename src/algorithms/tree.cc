@@ -45,7 +45,7 @@ class TreeHalf {
     chunkElems_ = std::max<size_t>(1, links.ChunkBytes() / es_);
     K_ = count_ == 0 ? 0 : (count_ + chunkElems_ - 1) / chunkElems_;
     childRecvs_.resize(children_.size());
-    slots_.assign(children_.size(), std::vector<std::vector<char>>(kWindow, std::vector<char>(chunkElems_ * es_)));
+    slots_.assign(children_.size(), std::vector<std::vector<char>>(kWindow, std::vector<char>(std::min(chunkElems_, count_) * es_)));
   }
 
   ~TreeHalf() {

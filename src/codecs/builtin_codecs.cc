@@ -109,7 +109,7 @@ int TopKComp(const ccCodecParams_v1_t* p, const float* in, size_t count, void* o
 }
 int TopKDecomp(const ccCodecParams_v1_t* p, const void* in, size_t inBytes, float* out, size_t count) {
   if (inBytes != TopKBound(p, count)) return ccCodecErrorCorrupt;
-  memset(out, 0, count * sizeof(float));
+  if (count) memset(out, 0, count * sizeof(float));
   return TopKAccumulate(static_cast<const uint8_t*>(in), TopKK(p, count), count, 1.0f, out) ? ccCodecOk
                                                                                            : ccCodecErrorCorrupt;
 }

@@ -59,16 +59,20 @@ bool IsSketch(const ResidualFormat& f) { return f.mode == ccFeedbackConef && f.c
 
 }  // namespace
 
-Residual::Residual(size_t count, const ResidualFormat& fmt) : count_(count), fmt_(fmt) {
-  if (IsSketch(fmt_)) {
-    buckets_ = std::max<size_t>(1, static_cast<size_t>(std::floor(fmt_.sketchSize * static_cast<double>(count))));
-    data_ = TrackedBuffer(buckets_ * (fmt_.fp16 ? 2 : 4));
-  } else if (IsQuantized(fmt_)) {
-    QuantParams q = ResidualQuant(fmt_);
-    data_ = TrackedBuffer(QuantizedBytes(count, q.blockSize, q.bits));
-  } else {
-    data_ = TrackedBuffer(count * sizeof(float));
+size_t Residual::BytesFor(size_t count, const ResidualFormat& fmt) {
+  if (IsSketch(fmt)) {
+    size_t buckets = std::max<size_t>(1, static_cast<size_t>(std::floor(fmt.sketchSize * static_cast<double>(count))));
+    return buckets * (fmt.fp16 ? 2 : 4);
   }
+  if (IsQuantized(fmt)) {
+    QuantParams q = ResidualQuant(fmt);
+    return QuantizedBytes(count, q.blockSize, q.bits);
+  }
+  return count * sizeof(float);
+}
+
+Residual::Residual(size_t count, const ResidualFormat& fmt) : count_(count), fmt_(fmt), data_(BytesFor(count, fmt)) {
+  if (IsSketch(fmt_)) buckets_ = data_.size() / (fmt_.fp16 ? 2 : 4);
 }
 
 size_t Residual::AllocatedBytes() const {

@@ -53,6 +53,8 @@ struct ResidualFormat {
 class Residual {
  public:
   Residual(size_t count, const ResidualFormat& fmt);
+  // Bytes of the stored residual for count elements in format fmt (no allocation).
+  static size_t BytesFor(size_t count, const ResidualFormat& fmt);
   size_t count() const { return count_; }
   const ResidualFormat& format() const { return fmt_; }
   size_t AllocatedBytes() const;  // allocator-measured: the residual and the ef2 owner residual

@@ -28,11 +28,12 @@ class Reader {
   Reader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
   bool Take(void* out, size_t bytes) {
     if (bytes > n_ - off_) return false;
-    memcpy(out, p_ + off_, bytes);
+    if (bytes) memcpy(out, p_ + off_, bytes);
     off_ += bytes;
     return true;
   }
   bool AtEnd() const { return off_ == n_; }
+  size_t Remaining() const { return n_ - off_; }
 
  private:
   const uint8_t* p_;
@@ -96,10 +97,14 @@ ccResult_t ResidualStore::Load(int rank, int nranks, const uint8_t* buf, size_t 
                 k.blockSize >= 32 && k.blockSize <= 4096 && k.count <= (uint64_t(1) << 40) &&
                 k.ownerCount <= k.count && f.sketchSize > 0 && f.sketchSize <= 1 && f.beta >= 0 && f.beta <= 1;
     if (!sane) return SetError(ccInvalidUsage, "residual image: key 0x%llx has invalid fields", (unsigned long long)k.key);
-    auto r = std::make_unique<Residual>(k.count, f);
-    if (r->raw().size() != k.dataBytes)
+    size_t need = Residual::BytesFor(k.count, f);
+    if (need != k.dataBytes)
       return SetError(ccInvalidUsage, "residual image: key 0x%llx holds %llu bytes, its format needs %zu",
-                      (unsigned long long)k.key, (unsigned long long)k.dataBytes, r->raw().size());
+                      (unsigned long long)k.key, (unsigned long long)k.dataBytes, need);
+    if (k.dataBytes + k.ownerCount * sizeof(float) > in.Remaining())  // checked before anything is allocated
+      return SetError(ccInvalidUsage, "residual image: truncated in key 0x%llx", (unsigned long long)k.key);
+    auto r = std::make_unique<Residual>(k.count, f);
+    if (k.count && !r->raw().data()) return SetError(ccSystemError, "residual image: cannot allocate key 0x%llx", (unsigned long long)k.key);
     r->owner().resize(k.ownerCount);
     if (!in.Take(r->raw().data(), k.dataBytes) || !in.Take(r->owner().data(), k.ownerCount * sizeof(float)))
       return SetError(ccInvalidUsage, "residual image: truncated in key 0x%llx", (unsigned long long)k.key);

@@ -198,7 +198,7 @@ ccResult_t Listen(SockAddr* addr, int backlog, int* fd) {
   return ccSuccess;
 }
 
-ccResult_t Connect(const SockAddr& addr, int64_t deadlineMs, int* fd) {
+ccResult_t Connect(const SockAddr& addr, int64_t deadlineMs, int* fd, bool retryRefused) {
   int delayMs = 10;
   for (;;) {
     int s = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -220,7 +220,7 @@ ccResult_t Connect(const SockAddr& addr, int64_t deadlineMs, int* fd) {
       return ccSuccess;
     }
     close(s);
-    bool retry = err == ECONNREFUSED || err == ETIMEDOUT || err == EAGAIN || err == ECONNRESET;
+    bool retry = (retryRefused && err == ECONNREFUSED) || err == ETIMEDOUT || err == EAGAIN || err == ECONNRESET;
     if (!retry || (deadlineMs > 0 && NowMs() + delayMs > deadlineMs))
       return SetError(ccRemoteError, "connect to %s failed: %s", addr.ToString().c_str(), strerror(err));
     std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));

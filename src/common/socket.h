@@ -47,8 +47,9 @@ ccResult_t ParseHostPort(const std::string& text, SockAddr* addr);
 // Creates a listening socket on addr (port 0 = any; the chosen port is written back).
 ccResult_t Listen(SockAddr* addr, int backlog, int* fd);
 
-// Connects to addr, retrying refused connections until the deadline.
-ccResult_t Connect(const SockAddr& addr, int64_t deadlineMs, int* fd);
+// Connects to addr, retrying refused connections until the deadline when retryRefused (a listener that
+// may not be up yet); otherwise a refusal fails at once with ccRemoteError (a listener that is gone).
+ccResult_t Connect(const SockAddr& addr, int64_t deadlineMs, int* fd, bool retryRefused = true);
 
 // Accepts one pending connection (non-blocking; *fd = -1 if none is pending).
 ccResult_t Accept(int listenFd, int* fd);

@@ -25,12 +25,14 @@ namespace conccl {
 namespace {
 
 void ToFloat(const void* in, ccDataType_t type, size_t n, float* out) {
+  if (n == 0) return;
   if (type == ccFloat32) memcpy(out, in, n * sizeof(float));
   else if (type == ccFloat16) HalfToFloatArray(static_cast<const uint16_t*>(in), n, out);
   else Bf16ToFloatArray(static_cast<const uint16_t*>(in), n, out);
 }
 
 void FromFloat(const float* in, ccDataType_t type, size_t n, void* out) {
+  if (n == 0) return;
   if (type == ccFloat32) memcpy(out, in, n * sizeof(float));
   else if (type == ccFloat16) FloatToHalfArray(in, n, static_cast<uint16_t*>(out));
   else FloatToBf16Array(in, n, static_cast<uint16_t*>(out));
@@ -112,7 +114,7 @@ ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t
   h.type = type;
   h.op = op;
   h.seq = comm->opSeq++;
-  h.param = Mix64(ConfigHash(c) ^ Mix64(key) ^ Mix64(ks.totalCalls));
+  h.param = Mix64(ConfigHash(c) ^ Mix64(c.key) ^ Mix64(ks.totalCalls));
   CC_CHECK(CheckOpHeader(*comm, h));
   uint64_t sentBefore = comm->bytesSent.load();
   std::vector<float> g(count), p, out(count), transmitted;
@@ -125,7 +127,8 @@ ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t
     transmitted.resize(count);
   }
   const float* pin = residual ? p.data() : g.data();
-  CallPlan cp{c, key, Mix64(key ^ Mix64(ks.totalCalls))};
+  // The stream must be equal on every rank: a key derived from a buffer address is not, so it stays out.
+  CallPlan cp{c, key, Mix64(c.key ^ Mix64(count) ^ Mix64(ks.totalCalls))};
   CC_CHECK(RunCodec(comm, cp, pin, out.data(), count, transmitted.empty() ? nullptr : transmitted.data(), residual));
   if (op == ccAvg) {
     float inv = 1.0f / static_cast<float>(comm->nranks);
@@ -183,7 +186,7 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
       h.type = datatype;
       h.op = op;
       h.seq = comm->opSeq++;
-      h.param = Mix64(ConfigHash(c) ^ Mix64(key) ^ Mix64(ks.totalCalls));
+      h.param = Mix64(ConfigHash(c) ^ Mix64(c.key) ^ Mix64(ks.totalCalls));
       res = CheckOpHeader(*comm, h);
       if (res == ccSuccess) res = RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
     } else {

@@ -135,6 +135,7 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   ctx.peers = &comm->peers;
   ctx.doorbell = &comm->bell;
   ctx.aborted = &comm->aborted;
+  if (comm->opts.timeoutMs > 0) ctx.connectTimeoutMs = comm->opts.timeoutMs;
 
   // The tcp listener is opened before the rendezvous so its address can be published.
   SockAddr root, mine;

@@ -1,16 +1,13 @@
 // local.cc — see local.h.
 #include "transports/local.h"
 
-#include <chrono>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "common/result.h"
-#include "common/socket.h"
 
 namespace conccl {
 namespace {
@@ -147,30 +144,15 @@ class LocalTransport : public Transport {
   }
 
  private:
-  // Finds the peer's endpoint, waiting for it to register (it may still be initialising).
+  // Finds the peer's endpoint. Every rank registers before the rendezvous completes, so a peer missing
+  // after init has shut down.
   ccResult_t PeerEndpoint(int peer, std::shared_ptr<LocalEndpoint>* out) {
-    {
-      std::lock_guard<std::mutex> lock(sendMu_);
-      if (shutdown_) return SetError(ccRemoteError, "local transport of rank %d is shut down", ctx_.rank);
-      if (peers_[peer]) {
-        *out = peers_[peer];
-        return ccSuccess;
-      }
-    }
-    int64_t deadline = DeadlineAfter(ctx_.connectTimeoutMs);
-    for (;;) {
-      auto ep = Registry::Get().Find(ctx_.commHash, peer);
-      if (ep) {
-        std::lock_guard<std::mutex> lock(sendMu_);
-        peers_[peer] = ep;
-        *out = ep;
-        return ccSuccess;
-      }
-      if (ctx_.aborted->load()) return SetError(ccRemoteError, "communicator aborted");
-      if (deadline > 0 && NowMs() > deadline)
-        return SetError(ccRemoteError, "local peer rank %d is not in this process (did it exit?)", peer);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    std::lock_guard<std::mutex> lock(sendMu_);
+    if (shutdown_) return SetError(ccRemoteError, "local transport of rank %d is shut down", ctx_.rank);
+    if (!peers_[peer]) peers_[peer] = Registry::Get().Find(ctx_.commHash, peer);
+    if (!peers_[peer]) return SetError(ccRemoteError, "rank %d has shut down (local transport)", peer);
+    *out = peers_[peer];
+    return ccSuccess;
   }
 
   // Queues msg in ep's mailbox `key`; if its counterpart is waiting, delivers (outside the lock).

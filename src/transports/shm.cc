@@ -33,6 +33,13 @@ struct RingHeader {
   alignas(64) std::atomic<uint32_t> closed;  // set by either side on shutdown
 };
 
+// This rank's own segment: its doorbell, and a flag set when it shuts down (peers then fail receives
+// they posted on rings this rank never created).
+struct RankSegment {
+  DoorbellWord bell;
+  std::atomic<uint32_t> closed;
+};
+
 struct MsgHeader {
   uint32_t magic;
   uint32_t pad;
@@ -128,10 +135,10 @@ class ShmTransport : public Transport {
   }
 
   ccResult_t Init() {
-    CC_CHECK(MapSegment(BellName(ctx_.rank), sizeof(DoorbellWord), true, &bell_, nullptr));
-    bellWord_ = new (bell_.base) DoorbellWord();
+    CC_CHECK(MapSegment(BellName(ctx_.rank), sizeof(RankSegment), true, &bell_, nullptr));
+    self_ = new (bell_.base) RankSegment();
     prevWord_ = ctx_.doorbell->word();
-    ctx_.doorbell->Attach(bellWord_);
+    ctx_.doorbell->Attach(&self_->bell);
     return ccSuccess;
   }
 
@@ -178,11 +185,17 @@ class ShmTransport : public Transport {
     for (auto& kv : conns_) {
       ShmConn* c = kv.second.get();
       if (c->broken || c->queue.empty()) continue;
-      if (!c->hdr && !TryAttach(c)) {
-        if (checkLiveness) CheckPeer(c);
-        continue;
+      if (!c->hdr) {
+        // Read the peer's state before trying to attach: a peer that closed had finished creating any ring
+        // it made, so a failed attach after that means it never made this one.
+        bool peerClosed = PeerClosed(c);
+        if (!TryAttach(c)) {
+          if (peerClosed) Break(c, "rank " + std::to_string(c->peer) + " shut down before sending on this channel");
+          else if (checkLiveness) CheckPeer(c);
+          continue;
+        }
       }
-      bool closed = c->hdr->closed.load(std::memory_order_acquire) != 0;
+      bool closed = c->hdr->closed.load(std::memory_order_acquire) != 0 || (!c->isSend && PeerClosed(c));
       // A receiver drains what the sender wrote before it closed; a sender stops at once.
       bool m = c->isSend ? (!closed && DriveSend(c)) : DriveRecv(c);
       if (closed && !m && !c->queue.empty()) {
@@ -199,6 +212,7 @@ class ShmTransport : public Transport {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     shutdown_ = true;
+    self_->closed.store(1, std::memory_order_release);
     for (auto& kv : conns_) {
       ShmConn* c = kv.second.get();
       if (c->hdr) c->hdr->closed.store(1, std::memory_order_release);
@@ -262,17 +276,23 @@ class ShmTransport : public Transport {
     return true;
   }
 
-  DoorbellWord* PeerBell(ShmConn* c) {
+  // The peer's segment; nullptr once it is gone (it exists from the peer's init until its shutdown).
+  RankSegment* PeerSegment(ShmConn* c) {
     if (!c->peerBell.base) {
       bool missing = false;
-      if (MapSegment(BellName(c->peer), sizeof(DoorbellWord), false, &c->peerBell, &missing) != ccSuccess || missing)
+      if (MapSegment(BellName(c->peer), sizeof(RankSegment), false, &c->peerBell, &missing) != ccSuccess || missing)
         return nullptr;
     }
-    return static_cast<DoorbellWord*>(c->peerBell.base);
+    return static_cast<RankSegment*>(c->peerBell.base);
+  }
+
+  bool PeerClosed(ShmConn* c) {
+    RankSegment* seg = PeerSegment(c);
+    return !seg || seg->closed.load(std::memory_order_acquire) != 0;
   }
 
   void RingPeer(ShmConn* c) {
-    if (DoorbellWord* w = PeerBell(c)) Doorbell(w).Ring();
+    if (RankSegment* seg = PeerSegment(c)) Doorbell(&seg->bell).Ring();
   }
 
   void Push(ShmConn* c, const ShmEntry& e) {
@@ -389,7 +409,7 @@ class ShmTransport : public Transport {
   TransportContext ctx_;
   size_t capacity_;
   Mapping bell_;
-  DoorbellWord* bellWord_ = nullptr;
+  RankSegment* self_ = nullptr;
   DoorbellWord* prevWord_ = nullptr;
   std::mutex mu_;
   bool shutdown_ = false;

@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/env.h"
@@ -213,7 +214,7 @@ class TcpTransport : public Transport {
       int fd = -1;
       Handshake hs{kHandshakeMagic, {}, ctx_.commHash, ctx_.rank, channel, i, nsocks_};
       memcpy(hs.secret, ctx_.secret, kSecretBytes);
-      ccResult_t res = Connect(addr, deadline, &fd);
+      ccResult_t res = Connect(addr, deadline, &fd, /*retryRefused=*/false);  // listeners open before init ends
       if (res == ccSuccess) res = SendAll(fd, &hs, sizeof(hs), deadline, ctx_.aborted);
       if (res != ccSuccess) {
         if (fd >= 0) close(fd);
@@ -240,6 +241,8 @@ class TcpTransport : public Transport {
   }
 
   void Post(Conn* conn, const Entry& e) {
+    if (!conn->broken && !conn->isSend && conn->nsocks == 0 && gonePeers_.count(conn->peer))
+      Break(conn, "rank " + std::to_string(conn->peer) + " closed its connections");
     if (conn->broken) {
       e.req->Fail(ccRemoteError, conn->why);
       ctx_.doorbell->Ring();
@@ -283,6 +286,17 @@ class TcpTransport : public Transport {
       }
       if (!conn->isSend && !conn->broken && !s.peerClosed) ev |= EPOLLRDHUP;
       SetEvents(s, ev);
+    }
+  }
+
+  // A peer that closed or lost any connection is gone: receives from it on channels it never connected
+  // can never complete, so they fail now instead of waiting for the timeout.
+  void MarkPeerGone(int peer) {
+    if (shutdown_ || !gonePeers_.insert(peer).second) return;
+    for (auto& kv : conns_) {
+      Conn* c = kv.second.get();
+      if (!c->isSend && c->peer == peer && c->nsocks == 0 && !c->broken)
+        Break(c, "rank " + std::to_string(peer) + " closed its connections before sending on this channel");
     }
   }
 
@@ -443,13 +457,18 @@ class TcpTransport : public Transport {
     if (conn->isSend) {
       if (events & (EPOLLERR | EPOLLHUP)) {
         Break(conn, "connection to rank " + std::to_string(conn->peer) + " lost");
+        MarkPeerGone(conn->peer);
         return;
       }
-      DriveSend(conn, s);
+      if (!DriveSend(conn, s)) MarkPeerGone(conn->peer);
     } else {
-      if (!DriveRecv(conn, s)) return;
+      if (!DriveRecv(conn, s)) {
+        if (conn->broken) MarkPeerGone(conn->peer);
+        return;
+      }
       if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && s.cursor >= conn->queue.size()) {
         s.peerClosed = true;  // remaining data (if any) is read when a receive is posted
+        MarkPeerGone(conn->peer);
       }
     }
     UpdateInterest(conn);
@@ -564,6 +583,7 @@ class TcpTransport : public Transport {
   bool shutdown_ = false;
   std::atomic<bool> stop_{false};
   std::map<Key, std::unique_ptr<Conn>> conns_;
+  std::set<int> gonePeers_;
   std::deque<Conn*> dirty_;
   std::vector<PendingHandshake*> handshakes_;
   std::thread thread_;

@@ -58,6 +58,14 @@ inline int Code(float v, float inv, float levels, const QuantParams& p, uint64_t
 CC_HOT void QuantizeOne(const QuantParams& p, const float* x, size_t n, float scale, uint64_t first, int8_t* codes) {
   float levels = Levels(p.bits);
   float inv = (scale > 0.0f && std::isfinite(scale)) ? 1.0f / scale : 0.0f;
+  if (std::isinf(inv)) {  // subnormal scale: 1/scale overflows, so divide (rare, slow path)
+    for (size_t i = 0; i < n; ++i) {
+      float s = x[i] / scale;
+      float r = p.stochastic ? std::floor(s + CounterUniform(p.seed, p.stream, first + i)) : std::nearbyint(s);
+      codes[i] = static_cast<int8_t>(std::min(levels, std::max(-levels, r)));
+    }
+    return;
+  }
   if (!p.stochastic) {
     for (size_t i = 0; i < n; ++i) {
       float r = std::nearbyint(x[i] * inv);

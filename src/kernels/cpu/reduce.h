@@ -12,7 +12,7 @@
 namespace conccl {
 
 // An internal 16-bit integer type (not part of the public enum), used by the summable codec's wire.
-constexpr ccDataType_t kTypeInt16Internal = static_cast<ccDataType_t>(64);
+constexpr ccDataType_t kTypeInt16Internal = static_cast<ccDataType_t>(15);  // within the enum's value range
 
 size_t TypeSize(ccDataType_t type);  // 0 for an invalid type
 

@@ -1,0 +1,20 @@
+// all_reduce_perf — ccAllReduce: every rank gets op over ranks of every element. busbw = algbw * 2(n-1)/n.
+#include "common/driver.h"
+
+namespace {
+
+ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op, int, int, int,
+               ccComm_t comm) {
+  return ccAllReduce(send, recv, count, type, op, comm, nullptr);
+}
+
+size_t Check(const ccperf::CheckArgs& a) {
+  return ccperf::CheckReduce(a.recv, a.count, a.type, a.op, a.nranks, 0, a.seed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ccperf::CollTest test{"all_reduce", ccperf::Coll::kAllReduce, true, false, true, Run, Check};
+  return ccperf::Main(argc, argv, test);
+}

@@ -1,0 +1,281 @@
+// bench.cc — one rank's work: the size sweep, nccl-tests' timing loop (BenchTime), the data check, and
+// (on global rank 0) the table. Ranks run the same sequence of library calls, so every cross-rank value
+// (time, #wrong, the device report) travels through the library itself.
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "rank.h"
+#include "report.h"
+
+namespace ccperf {
+namespace {
+
+// One step of a sweep: a type, an op, a root and the element counts of the calls.
+struct Step {
+  ccDataType_t type;
+  int op;
+  int root;
+  size_t ts;
+  CollSizes s;
+};
+
+struct Ptrs {
+  const void* send;
+  void* recv;
+};
+
+Step MakeStep(const RankCtx* c, ccDataType_t type, int op, int root, size_t bytes) {
+  const size_t ts = TypeSize(type);
+  return Step{type, op, root, ts, GetCollSizes(c->sh->test->coll, bytes / ts, ts, c->sh->nranks)};
+}
+
+size_t StepBytes(const Step& st) { return std::max(st.s.sendCount, st.s.recvCount) * st.ts; }
+
+void Barrier(RankCtx* c) {
+  int32_t v = 1;
+  CCPERF_CHECK(c, ccAllReduce(&v, &v, 1, ccInt32, ccSum, c->comm, nullptr));
+}
+
+// nccl-tests' -a: the time reported is rank 0's (0), the mean (1), min (2) or max (3) over ranks.
+double CombineTime(RankCtx* c, double sec) {
+  double v = sec;
+  const int a = c->sh->opt.average;
+  if (a == 0) {
+    CCPERF_CHECK(c, ccBroadcast(&v, &v, 1, ccFloat64, 0, c->comm, nullptr));
+    return v;
+  }
+  const ccRedOp_t op = a == 2 ? ccMin : a == 3 ? ccMax : ccSum;
+  CCPERF_CHECK(c, ccAllReduce(&v, &v, 1, ccFloat64, op, c->comm, nullptr));
+  return a == 1 ? v / c->sh->nranks : v;
+}
+
+// Buffers move by one call's footprint per iteration (as in nccl-tests) so small sizes do not stay in cache.
+Ptrs Pointers(const RankCtx* c, const Step& st, bool inPlace, int iter) {
+  const size_t total = StepBytes(st);
+  const size_t steps = total > 0 ? std::max<size_t>(1, c->capBytes / total) : 1;
+  const size_t shift = total * (static_cast<size_t>(iter) % steps) + static_cast<size_t>(c->sh->opt.unalign) * st.ts;
+  char* send = c->sendBase + shift;
+  char* recv = c->recvBase + shift;
+  if (!inPlace) return {send, recv};
+  const size_t r = static_cast<size_t>(c->rank);
+  return {recv + st.s.sendInplaceOffset * r * st.ts, recv + st.s.recvInplaceOffset * r * st.ts};
+}
+
+void StartColl(RankCtx* c, const Step& st, bool inPlace, int iter) {
+  const Ptrs p = Pointers(c, st, inPlace, iter);
+  const ccRedOp_t op = st.op == kOpNone ? ccSum : static_cast<ccRedOp_t>(st.op);
+  const CollTest& t = *c->sh->test;
+  GuardedCall(c, t.name, __FILE__, __LINE__, [&] {
+    return t.run(p.send, p.recv, st.s.paramCount, st.type, op, st.root, c->rank, c->sh->nranks, c->comm);
+  });
+}
+
+// One timed iteration: -m calls, grouped when more than one.
+void RunIteration(RankCtx* c, const Step& st, bool inPlace, int iter) {
+  const int agg = c->sh->opt.aggIters;
+  if (agg > 1) CCPERF_CHECK(c, ccGroupStart());
+  for (int a = 0; a < agg; a++) StartColl(c, st, inPlace, iter * agg + a);
+  if (agg > 1) CCPERF_CHECK(c, ccGroupEnd());
+}
+
+// Poisons the result area, then writes this rank's input where the call will read it.
+Ptrs PrepareData(RankCtx* c, const Step& st, bool inPlace, uint64_t seed) {
+  const Ptrs p = Pointers(c, st, inPlace, 0);
+  memset(p.recv, 0xff, st.s.recvCount * st.ts);
+  const int fillOp = c->sh->test->usesOp ? st.op : kOpNone;
+  FillInput(const_cast<void*>(p.send), st.s.sendCount, st.type, fillOp, c->rank, 0, seed);
+  return p;
+}
+
+int64_t CheckOnce(RankCtx* c, const Step& st, bool inPlace) {
+  const uint64_t seed = ++c->rep;
+  const Ptrs p = PrepareData(c, st, inPlace, seed);
+  StartColl(c, st, inPlace, 0);
+  const CheckArgs args{p.recv, st.s.paramCount, st.type, st.op, st.root, c->rank, c->sh->nranks, seed};
+  int64_t wrong = static_cast<int64_t>(c->sh->test->check(args));
+  CCPERF_CHECK(c, ccAllReduce(&wrong, &wrong, 1, ccInt64, ccSum, c->comm, nullptr));
+  return wrong;
+}
+
+// nccl-tests' BenchTime: one untimed call, a barrier, iters x agg calls timed together, the average time
+// per call combined across ranks by -a, then -c check rounds on fresh data.
+Cell BenchTime(RankCtx* c, const Step& st, bool inPlace) {
+  const Options& o = c->sh->opt;
+  if (o.check > 0) PrepareData(c, st, inPlace, 0);
+  StartColl(c, st, inPlace, 0);
+  Barrier(c);
+  double elapsed = 0;
+  const Clock::time_point t0 = Clock::now();
+  for (int it = 0; it < o.iters; it++) {
+    const Clock::time_point ti = Clock::now();
+    RunIteration(c, st, inPlace, it);
+    if (o.blocking == 1) Barrier(c);
+    if (o.blocking == 3) {  // time excludes the barrier
+      elapsed += std::chrono::duration<double>(Clock::now() - ti).count();
+      Barrier(c);
+    }
+  }
+  if (o.blocking != 3) elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double sec = CombineTime(c, elapsed / (static_cast<double>(o.iters) * o.aggIters));
+  Cell cell;
+  cell.valid = true;
+  cell.timeUs = sec * 1.0e6;
+  GetBw(c->sh->test->coll, st.s.paramCount, st.ts, sec, c->sh->nranks, &cell.algBw, &cell.busBw);
+  cell.checked = o.check > 0;
+  for (int k = 0; k < o.check; k++) {
+    cell.wrong = CheckOnce(c, st, inPlace);
+    if (cell.wrong != 0) break;
+  }
+  return cell;
+}
+
+void Account(RankCtx* c, const Cell& cell) {
+  if (!cell.valid) return;
+  c->bwSum += cell.busBw;
+  c->bwCount++;
+  if (cell.checked && cell.wrong != 0) c->errors++;
+}
+
+void PrintRow(RankCtx* c, const Step& st, const Cell& oop, const Cell& ip) {
+  const CollTest& t = *c->sh->test;
+  const RowKey key{StepBytes(st), st.s.paramCount, TypeName(st.type), OpName(st.op), st.root};
+  printf("%s\n", FormatRow(key, oop, ip).c_str());
+  fflush(stdout);
+  if (c->sh->json != nullptr) {
+    fprintf(c->sh->json, "%s\n", JsonRow(t.name, c->sh->nranks, key, oop, ip).c_str());
+    fflush(c->sh->json);
+  }
+}
+
+// nccl-tests' TimeTest: warm up at the largest and smallest size, then sweep.
+void TimeTest(RankCtx* c, ccDataType_t type, int op, int root) {
+  const Options& o = c->sh->opt;
+  Barrier(c);
+  const Step big = MakeStep(c, type, op, root, o.maxBytes);
+  for (int w = 0; w < o.warmupIters; w++) StartColl(c, big, false, w);
+  const Step small = MakeStep(c, type, op, root, o.minBytes);
+  for (int w = 0; w < o.warmupIters; w++) StartColl(c, small, false, w);
+  for (size_t size = o.minBytes; size <= o.maxBytes;) {
+    const Step st = MakeStep(c, type, op, root, size);
+    const Cell oop = BenchTime(c, st, false);
+    const Cell ip = c->sh->test->inPlace ? BenchTime(c, st, true) : Cell{};
+    Account(c, oop);
+    Account(c, ip);
+    if (c->rank == 0) PrintRow(c, st, oop, ip);
+    const size_t next = o.stepFactor > 1 ? size * o.stepFactor : size + o.stepBytes;
+    if (next <= size) break;
+    size = next;
+  }
+}
+
+void PrintHeader(const Shared* sh) {
+  const Options& o = sh->opt;
+  int lib = 0;
+  ccGetVersion(&lib);
+  printf("# conccl-tests version %d.%d.%d conccl-headers=%d conccl-library=%d\n", CC_MAJOR, CC_MINOR, CC_PATCH,
+         CC_VERSION_CODE, lib);
+  printf("# Collective test starting: %s\n", sh->prog.c_str());
+  printf("# nThread %d nGpus %d minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d iters: %d agg iters: %d "
+         "validation: %d graph: %d unalign: %d\n",
+         o.nThreads, o.nGpus, o.minBytes, o.maxBytes, o.stepFactor > 1 ? o.stepFactor : o.stepBytes,
+         o.stepFactor > 1 ? "factor" : "bytes", o.warmupIters, o.iters, o.aggIters, o.check, 0, o.unalign);
+  if (o.blocking == 1) printf("# Blocking Enabled: wait for completion and barrier after each collective \n");
+  if (o.blocking > 1) printf("# Blocking Enabled: wait for completion after each collective (no barrier) \n");
+  if (o.parallelInit) printf("# Parallel Init Enabled: threads call into ccCommInitRank concurrently \n");
+  if (sh->json != nullptr) printf("# Writing JSON output to %s\n", o.jsonFile.c_str());
+  printf("#\n");
+}
+
+// "# Using devices": one line per rank, gathered through the library.
+void DeviceReport(RankCtx* c) {
+  struct Rec {
+    int32_t rank;
+    int32_t pid;
+    char host[56];
+  };
+  static_assert(sizeof(Rec) == 64, "fixed record size");
+  Rec mine{};
+  mine.rank = c->rank;
+  mine.pid = static_cast<int32_t>(getpid());
+  snprintf(mine.host, sizeof(mine.host), "%s", c->sh->host.c_str());
+  std::vector<Rec> all(static_cast<size_t>(c->sh->nranks));
+  CCPERF_CHECK(c, ccAllGather(&mine, all.data(), sizeof(Rec), ccUint8, c->comm, nullptr));
+  if (c->rank != 0) return;
+  printf("# Using devices\n");
+  for (const Rec& r : all) printf("#  Rank %2d Group %2d Pid %6d on %10s device cpu\n", r.rank, 0, r.pid, r.host);
+}
+
+void Allocate(RankCtx* c) {
+  const Options& o = c->sh->opt;
+  size_t cap = 64;
+  for (ccDataType_t t : o.types) cap = std::max(cap, StepBytes(MakeStep(c, t, kOpNone, 0, o.maxBytes)));
+  const size_t total = cap + static_cast<size_t>(o.unalign) * 8 + 64;
+  void* s = nullptr;
+  void* r = nullptr;
+  if (posix_memalign(&s, 4096, total) != 0 || posix_memalign(&r, 4096, total) != 0) {
+    free(s);
+    fprintf(stderr, "%s: rank %d cannot allocate 2 x %zu bytes\n", c->sh->host.c_str(), c->rank, total);
+    c->sh->failed = true;
+    AbortAll(c->sh);
+    throw RankFailure();
+  }
+  memset(s, 0, total);  // first touch by the rank's own thread
+  memset(r, 0, total);
+  c->sendBase = static_cast<char*>(s);
+  c->recvBase = static_cast<char*>(r);
+  c->capBytes = cap;
+}
+
+void PrintFooter(const RankCtx* c) {
+  const double avg = c->bwCount > 0 ? c->bwSum / c->bwCount : 0.0;
+  printf("# %-20s : %d %s\n", "Out of bounds values", c->errors, c->errors ? "FAILED" : "OK");
+  printf("# %-20s : %g %s\n", "Avg bus bandwidth", avg, "");
+  printf("#\n");
+  printf("# Collective test concluded: %s\n", c->sh->prog.c_str());
+  fflush(stdout);
+}
+
+}  // namespace
+
+int RunRank(RankCtx* c) {
+  const Shared* sh = c->sh;
+  const Options& o = sh->opt;
+  const CollTest& t = *sh->test;
+  if (t.usesRoot && !o.rootAll && o.root >= sh->nranks) {
+    if (c->rank == 0) fprintf(stderr, "%s: root %d is out of range for %d ranks (-r)\n", sh->prog.c_str(), o.root,
+                              sh->nranks);
+    return 2;
+  }
+  if (c->rank == 0) PrintHeader(sh);
+  DeviceReport(c);
+  Allocate(c);
+  if (c->rank == 0) {
+    printf("#\n");
+    for (int l = 0; l < 3; l++) printf("%s\n", ColumnHeaderLine(l).c_str());
+    fflush(stdout);
+  }
+  std::vector<int> ops = t.usesOp ? o.ops : std::vector<int>{kOpNone};
+  std::vector<int> roots{-1};
+  if (t.usesRoot) {
+    roots = {o.root};
+    if (o.rootAll) {
+      roots.clear();
+      for (int r = 0; r < sh->nranks; r++) roots.push_back(r);
+    }
+  }
+  for (int cycle = 0; o.runCycles == 0 || cycle < o.runCycles; cycle++)
+    for (ccDataType_t type : o.types)
+      for (int op : ops)
+        for (int root : roots) TimeTest(c, type, op, root);
+  if (c->rank == 0) PrintFooter(c);
+  free(c->sendBase);
+  free(c->recvBase);
+  c->sendBase = c->recvBase = nullptr;
+  return c->errors != 0 ? 1 : 0;
+}
+
+}  // namespace ccperf
