@@ -119,7 +119,8 @@ const char* ccGetLastError(ccComm_t comm);
 ccResult_t ccGetUniqueId(ccUniqueId* uniqueId);
 
 /* Creates rank `rank` (0 <= rank < nranks) of a communicator of nranks ranks identified by commId.
- * Collective across the nranks callers; blocks until all have joined or the timeout expires (ccTimeout). */
+ * Collective across the nranks callers; blocks until all have joined or the timeout expires (ccTimeout):
+ * config->timeoutMs when set, else CONCCL_BOOTSTRAP_TIMEOUT_MS (default 120 s). */
 ccResult_t ccCommInitRank(ccComm_t* comm, int nranks, ccUniqueId commId, int rank);
 
 /* As ccCommInitRank, with options (config may be NULL for defaults). */

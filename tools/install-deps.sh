@@ -4,7 +4,7 @@
 #   tools/install-deps.sh            build + test dependencies
 #   tools/install-deps.sh --bench    also Open MPI, Gloo, iproute2 and iperf3 for the baseline benchmarks
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libgtest-dev libgmock-dev googletest)
+pkgs=(build-essential cmake pkg-config libgtest-dev libgmock-dev googletest libbenchmark-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(openmpi-bin libopenmpi-dev libgloo-dev iproute2 iperf3 python3)
 fi

@@ -35,6 +35,20 @@ struct CompressedPlan {
   size_t blockSize = 1;         // segments and chunks are whole blocks
 };
 
+// Writes ChunkHeader + C(x[0..n)) into buf (x starts at global element firstIndex); with hopIn, the
+// fused hop C(D(hopIn) + x) instead.
+ccResult_t EncodeChunk(const CompressedPlan& plan, size_t firstIndex, const float* x, size_t n,
+                       std::vector<uint8_t>* buf, const uint8_t* hopIn = nullptr, size_t hopBytes = 0);
+// Decompresses a validated message (header + payload) of `bytes` bytes into out[0..n).
+ccResult_t DecodeChunk(const CompressedPlan& plan, size_t firstIndex, const uint8_t* msg, size_t bytes, float* out,
+                       size_t n);
+
+// Tree: two binary trees (as TreeAllReduce) each own half of the blocks; per chunk a node adds its
+// children's decompressed partial sums to `local` (a leaf compresses `first`), compresses once and sends
+// up; the root's bytes are final and travel down unchanged, and every rank decompresses them.
+ccResult_t CompressedTreeAllReduce(Links& links, const CompressedPlan& plan, const float* first, const float* local,
+                                   float* out, size_t count);
+
 // Ring: reduce-scatter where step 0 sends C(first) of this rank's segment and each later hop sends
 // C(D(received) + local); the owner of a segment makes its final bytes (adding and refreshing
 // ownerResidual, when given: the ef2 residual of that segment); an all-gather then spreads each chunk's

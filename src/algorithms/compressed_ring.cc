@@ -37,18 +37,14 @@ ccResult_t ValidateChunk(const ccCodec_v1_t& codec, const ccCodecParams_v1_t& pa
   return ccSuccess;
 }
 
-namespace {
-
-constexpr size_t kWindow = 4;
-
-ccResult_t CodecError(const ccCodec_v1_t& c, int rc, const char* what) {
+static ccResult_t CodecError(const ccCodec_v1_t& c, int rc, const char* what) {
   return SetError(rc == ccCodecErrorCorrupt ? ccRemoteError : ccInternalError, "codec %s: %s failed (%d)", c.name,
                   what, rc);
 }
 
 // Writes header + C(x) (or the fused hop) into buf; returns total bytes.
-ccResult_t Encode(const CompressedPlan& plan, size_t firstIndex, const float* x, size_t n, std::vector<uint8_t>* buf,
-                  const uint8_t* hopIn = nullptr, size_t hopBytes = 0) {
+ccResult_t EncodeChunk(const CompressedPlan& plan, size_t firstIndex, const float* x, size_t n, std::vector<uint8_t>* buf,
+                  const uint8_t* hopIn, size_t hopBytes) {
   ccCodecParams_v1_t p = plan.params;
   p.firstIndex = firstIndex;
   const ccCodec_v1_t& c = *plan.codec;
@@ -75,13 +71,18 @@ ccResult_t Encode(const CompressedPlan& plan, size_t firstIndex, const float* x,
   return ccSuccess;
 }
 
-ccResult_t Decode(const CompressedPlan& plan, size_t firstIndex, const uint8_t* msg, size_t bytes, float* out,
+ccResult_t DecodeChunk(const CompressedPlan& plan, size_t firstIndex, const uint8_t* msg, size_t bytes, float* out,
                   size_t n) {
   ccCodecParams_v1_t p = plan.params;
   p.firstIndex = firstIndex;
   int rc = plan.codec->decompress(&p, msg + sizeof(ChunkHeader), bytes - sizeof(ChunkHeader), out, n);
   return rc == ccCodecOk ? ccSuccess : CodecError(*plan.codec, rc, "decompress");
 }
+
+namespace {
+
+constexpr size_t kWindow = 4;
+
 
 struct BlockPartition {
   size_t count, B, n, chunkElems, K;
@@ -116,8 +117,8 @@ ccResult_t CompressedRingAllReduce(Links& L, const CompressedPlan& plan, const f
   BlockPartition P = MakeBlockPartition(count, n, plan.blockSize, L.ChunkBytes());
   if (n == 1 || count == 0) {  // a single rank still sees its own compression, as every rank would
     std::vector<uint8_t> buf;
-    if (count) CC_CHECK(Encode(plan, 0, first, count, &buf));
-    if (count) CC_CHECK(Decode(plan, 0, buf.data(), buf.size(), out, count));
+    if (count) CC_CHECK(EncodeChunk(plan, 0, first, count, &buf));
+    if (count) CC_CHECK(DecodeChunk(plan, 0, buf.data(), buf.size(), out, count));
     return ccSuccess;
   }
   int next = (r + 1) % n, prev = (r + n - 1) % n;
@@ -154,7 +155,7 @@ ccResult_t CompressedRingAllReduce(Links& L, const CompressedPlan& plan, const f
     size_t b, len;
     P.Chunk(r, k, &b, &len);
     std::vector<uint8_t>& buf = rsOut[r * K + k];
-    CC_CHECK(Encode(plan, b, first + b, len, &buf));
+    CC_CHECK(EncodeChunk(plan, b, first + b, len, &buf));
     CC_CHECK(sends.Post(next, kChanRing, buf.data(), buf.size()));
   }
   for (size_t m = 0; m < std::min(total, kWindow); ++m) CC_CHECK(post(m));
@@ -170,25 +171,25 @@ ccResult_t CompressedRingAllReduce(Links& L, const CompressedPlan& plan, const f
     size_t step = m / K;
     if (isReduce(m) && step < static_cast<size_t>(n - 2)) {
       std::vector<uint8_t>& o = rsOut[seg * K + k];
-      CC_CHECK(Encode(plan, b, local + b, len, &o, msg.data() + sizeof(ChunkHeader), got - sizeof(ChunkHeader)));
+      CC_CHECK(EncodeChunk(plan, b, local + b, len, &o, msg.data() + sizeof(ChunkHeader), got - sizeof(ChunkHeader)));
       CC_CHECK(sends.Post(next, kChanRing, o.data(), o.size()));
     } else if (isReduce(m)) {  // last reduce step: this rank owns the segment and makes its final bytes
       std::vector<uint8_t>& fin = finalBytes[seg * K + k];
       if (ownerResidual) {
         std::vector<float> v(len), back(len);
-        CC_CHECK(Decode(plan, b, msg.data(), got, v.data(), len));
+        CC_CHECK(DecodeChunk(plan, b, msg.data(), got, v.data(), len));
         float* e2 = ownerResidual->data() + (b - ownerOff);
         for (size_t i = 0; i < len; ++i) v[i] += local[b + i] + e2[i];
-        CC_CHECK(Encode(plan, b, v.data(), len, &fin));
-        CC_CHECK(Decode(plan, b, fin.data(), fin.size(), back.data(), len));
+        CC_CHECK(EncodeChunk(plan, b, v.data(), len, &fin));
+        CC_CHECK(DecodeChunk(plan, b, fin.data(), fin.size(), back.data(), len));
         for (size_t i = 0; i < len; ++i) e2[i] = v[i] - back[i];
       } else {
-        CC_CHECK(Encode(plan, b, local + b, len, &fin, msg.data() + sizeof(ChunkHeader), got - sizeof(ChunkHeader)));
+        CC_CHECK(EncodeChunk(plan, b, local + b, len, &fin, msg.data() + sizeof(ChunkHeader), got - sizeof(ChunkHeader)));
       }
-      CC_CHECK(Decode(plan, b, fin.data(), fin.size(), out + b, len));
+      CC_CHECK(DecodeChunk(plan, b, fin.data(), fin.size(), out + b, len));
       CC_CHECK(sends.Post(next, kChanRing, fin.data(), fin.size()));
     } else {
-      CC_CHECK(Decode(plan, b, msg.data(), got, out + b, len));
+      CC_CHECK(DecodeChunk(plan, b, msg.data(), got, out + b, len));
       if (step - (n - 1) < static_cast<size_t>(n - 2)) CC_CHECK(sends.Post(next, kChanRing, msg.data(), got));
     }
     if (m + kWindow < total) CC_CHECK(post(m + kWindow));
@@ -200,7 +201,7 @@ ccResult_t CompressedRingAllReduce(Links& L, const CompressedPlan& plan, const f
 ccResult_t CompressedAllGatherReduce(Links& L, const CompressedPlan& plan, const float* in, float* out, size_t count) {
   int n = L.NRanks();
   std::vector<uint8_t> mine;
-  CC_CHECK(Encode(plan, 0, in, count, &mine));
+  CC_CHECK(EncodeChunk(plan, 0, in, count, &mine));
   // Fixed-rate codecs only: every rank's message has the same size, so a plain all-gather serves.
   size_t per = sizeof(ChunkHeader) + plan.codec->compressedBound(&plan.params, count);
   if (mine.size() != per)
@@ -213,7 +214,7 @@ ccResult_t CompressedAllGatherReduce(Links& L, const CompressedPlan& plan, const
   for (int q = 0; q < n; ++q) {
     const uint8_t* msg = all.data() + q * per;
     CC_CHECK(ValidateChunk(*plan.codec, plan.params, msg, per, count, q));
-    CC_CHECK(Decode(plan, 0, msg, per, tmp.data(), count));
+    CC_CHECK(DecodeChunk(plan, 0, msg, per, tmp.data(), count));
     for (size_t i = 0; i < count; ++i) out[i] += tmp[i];
   }
   return ccSuccess;

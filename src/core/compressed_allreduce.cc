@@ -99,11 +99,13 @@ ccResult_t RunCodec(ccComm* comm, const CallPlan& cp, const float* p, float* out
   plan.params.stream = cp.stream;
   if (transmitted) CC_CHECK(RoundTrip(*plan.codec, plan.params, p, count, transmitted));
   if (plan.codec->flags & CC_CODEC_FLAG_ALLGATHER) return CompressedAllGatherReduce(*comm, plan, p, out, count);
-  if (c.algo == ccAlgoTree)
-    CC_INFO(kLogColl, "compressed all-reduce: the tree schedule is not available for codec %s; using the ring",
-            plan.codec->name);
-  std::vector<float>* owner = (residual && c.feedback == ccFeedbackEf2) ? &residual->owner() : nullptr;
-  return CompressedRingAllReduce(*comm, plan, p, transmitted ? transmitted : p, out, count, owner);
+  const float* local = transmitted ? transmitted : p;
+  bool ef2 = residual && c.feedback == ccFeedbackEf2;
+  if (c.algo == ccAlgoTree && ef2)
+    CC_INFO(kLogColl, "compressed all-reduce: ef2 keeps a chunk owner's residual, which only the ring has; using the ring");
+  else if (c.algo == ccAlgoTree)
+    return CompressedTreeAllReduce(*comm, plan, p, local, out, count);
+  return CompressedRingAllReduce(*comm, plan, p, local, out, count, ef2 ? &residual->owner() : nullptr);
 }
 
 ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t count, ccDataType_t type, ccRedOp_t op,

@@ -163,7 +163,10 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
       CC_INFO(kLogShm, "shared memory unavailable (%s); same-host peers use tcp", ThreadLastError().c_str());
     }
   }
-  int64_t deadline = DeadlineAfter(EnvInt("CONCCL_BOOTSTRAP_TIMEOUT_MS"));
+  // The rendezvous waits CONCCL_BOOTSTRAP_TIMEOUT_MS, or the config's timeout when one is set.
+  int64_t joinMs = EnvInt("CONCCL_BOOTSTRAP_TIMEOUT_MS");
+  if (config && config->timeoutMs != CC_CONFIG_UNDEF_INT && config->timeoutMs > 0) joinMs = config->timeoutMs;
+  int64_t deadline = DeadlineAfter(joinMs);
   ccResult_t res = BootstrapJoin(id, rank, nranks, info, &comm->peers, deadline, &comm->aborted);
   if (res == ccSuccess) res = ChooseRoutes(comm.get());
   if (res != ccSuccess) {

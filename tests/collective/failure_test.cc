@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "comm_fixture.h"
-#include "stray.h"
-#include "test_util.h"
+#include "../common/comm_fixture.h"
+#include "../common/stray.h"
+#include "../common/test_util.h"
 
 using namespace cctest;
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "comm_fixture.h"
-#include "test_util.h"
+#include "../common/comm_fixture.h"
+#include "../common/test_util.h"
 
 using namespace cctest;
 

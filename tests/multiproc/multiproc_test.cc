@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "stray.h"
-#include "test_util.h"
+#include "../common/stray.h"
+#include "../common/test_util.h"
 
 using namespace cctest;
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/unique_id.h"
-#include "test_util.h"
+#include "../common/test_util.h"
 
 using namespace cctest;
 

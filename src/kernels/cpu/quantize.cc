@@ -9,7 +9,10 @@
 
 #include "common/half.h"
 
-#define CC_HOT __attribute__((target_clones("arch=haswell", "default")))
+// Entry points are compiled twice (AVX2 and generic) and picked at load time; the helpers are
+// forced inline so each clone gets them compiled for its own target.
+#define CC_HOT __attribute__((target_clones("avx2", "default")))
+#define CC_INLINE inline __attribute__((always_inline))
 
 namespace conccl {
 
@@ -35,16 +38,27 @@ namespace {
 
 inline float Levels(uint32_t bits) { return bits == 8 ? 127.0f : 7.0f; }
 
-// Scale of one block; NaN when the block holds NaN or Inf.
-CC_HOT float BlockScale(const float* x, size_t n, float levels) {
-  float m = 0.0f;
-  bool finite = true;
+// Clamps to [-l, l]; NaN becomes -l (only reachable for NaN scales, whose blocks decode to NaN anyway).
+CC_INLINE float Clamp(float v, float l) { return v < l ? (v > -l ? v : -l) : l; }
+
+// Round half to even for |v| < 2^22 by the 1.5 * 2^23 trick: branch-free, vectorizes, and gives the same
+// bits as rint() in the default rounding mode (the CUDA kernels use __float2int_rn, which agrees).
+CC_INLINE float RoundEven(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+// Scale of one block; NaN when the block holds NaN or Inf. |x| as IEEE bits orders like the value, and
+// NaN/Inf have all-ones exponents, so an integer max over the bits finds both (and vectorizes).
+CC_INLINE float BlockScale(const float* x, size_t n, float levels) {
+  uint32_t m = 0;
   for (size_t i = 0; i < n; ++i) {
-    float a = std::fabs(x[i]);
-    finite &= a <= 3.4028235e38f;  // false for NaN and Inf
-    m = a > m ? a : m;
+    uint32_t b;
+    memcpy(&b, &x[i], sizeof(b));
+    b &= 0x7fffffffu;
+    m = b > m ? b : m;
   }
-  return finite ? m / levels : NAN;
+  if (m >= 0x7f800000u) return NAN;
+  float maxAbs;
+  memcpy(&maxAbs, &m, sizeof(maxAbs));
+  return maxAbs / levels;
 }
 
 inline int Code(float v, float inv, float levels, const QuantParams& p, uint64_t index) {
@@ -55,7 +69,7 @@ inline int Code(float v, float inv, float levels, const QuantParams& p, uint64_t
 }
 
 // Quantizes one block of n values (already in fp32) into its codes.
-CC_HOT void QuantizeOne(const QuantParams& p, const float* x, size_t n, float scale, uint64_t first, int8_t* codes) {
+CC_INLINE void QuantizeOne(const QuantParams& p, const float* x, size_t n, float scale, uint64_t first, int8_t* codes) {
   float levels = Levels(p.bits);
   float inv = (scale > 0.0f && std::isfinite(scale)) ? 1.0f / scale : 0.0f;
   if (std::isinf(inv)) {  // subnormal scale: 1/scale overflows, so divide (rare, slow path)
@@ -67,11 +81,8 @@ CC_HOT void QuantizeOne(const QuantParams& p, const float* x, size_t n, float sc
     return;
   }
   if (!p.stochastic) {
-    for (size_t i = 0; i < n; ++i) {
-      float r = std::nearbyint(x[i] * inv);
-      r = std::min(levels, std::max(-levels, r));
-      codes[i] = static_cast<int8_t>(r);
-    }
+    for (size_t i = 0; i < n; ++i)
+      codes[i] = static_cast<int8_t>(static_cast<int32_t>(RoundEven(Clamp(x[i] * inv, levels))));
     return;
   }
   for (size_t i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(Code(x[i], inv, levels, p, first + i));
@@ -86,28 +97,45 @@ void PackNibbles(const int8_t* codes, size_t n, size_t offset, uint8_t* out) {
   }
 }
 
-inline int8_t UnpackNibble(const uint8_t* codes, size_t e) {
+CC_INLINE int8_t UnpackNibble(const uint8_t* codes, size_t e) {
   uint8_t nib = (e & 1) ? (codes[e / 2] >> 4) : (codes[e / 2] & 0x0f);
   return static_cast<int8_t>(static_cast<int8_t>(nib << 4) >> 4);
 }
 
-CC_HOT void DecodeOne(const uint8_t* codes, uint32_t bits, size_t offset, size_t n, float scale, float* out) {
+CC_INLINE void DecodeOne(const uint8_t* codes, uint32_t bits, size_t offset, size_t n, float scale, float* out) {
   if (bits == 8) {
     const int8_t* c = reinterpret_cast<const int8_t*>(codes) + offset;
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(c[i]) * scale;
+  } else if (offset % 2 == 0) {  // whole bytes: two elements each
+    const uint8_t* c = codes + offset / 2;
+    size_t pairs = n / 2;
+    for (size_t j = 0; j < pairs; ++j) {
+      out[2 * j] = static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(c[j] << 4)) >> 4) * scale;
+      out[2 * j + 1] = static_cast<float>(static_cast<int8_t>(c[j]) >> 4) * scale;
+    }
+    if (n % 2) out[n - 1] = static_cast<float>(UnpackNibble(codes, offset + n - 1)) * scale;
   } else {
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(UnpackNibble(codes, offset + i)) * scale;
   }
 }
 
-void StoreCodes(const int8_t* codes, uint32_t bits, size_t offset, size_t n, uint8_t* out) {
-  if (bits == 8) memcpy(out + offset, codes, n);
-  else PackNibbles(codes, n, offset, out);
+CC_INLINE void StoreCodes(const int8_t* codes, uint32_t bits, size_t offset, size_t n, uint8_t* out) {
+  if (bits == 8) {
+    memcpy(out + offset, codes, n);
+  } else if (offset % 2 == 0) {
+    uint8_t* o = out + offset / 2;
+    size_t pairs = n / 2;
+    for (size_t j = 0; j < pairs; ++j)
+      o[j] = static_cast<uint8_t>((codes[2 * j] & 0x0f) | (static_cast<uint8_t>(codes[2 * j + 1]) << 4));
+    if (n % 2) PackNibbles(codes + n - 1, 1, offset + n - 1, out);
+  } else {
+    PackNibbles(codes, n, offset, out);
+  }
 }
 
 }  // namespace
 
-void QuantizeBlocks(const QuantParams& p, const float* in, size_t count, uint8_t* out) {
+CC_HOT void QuantizeBlocks(const QuantParams& p, const float* in, size_t count, uint8_t* out) {
   size_t B = p.blockSize, nb = (count + B - 1) / B;
   float* scales = reinterpret_cast<float*>(out);
   uint8_t* codes = out + nb * sizeof(float);
@@ -122,7 +150,7 @@ void QuantizeBlocks(const QuantParams& p, const float* in, size_t count, uint8_t
   }
 }
 
-void DequantizeBlocks(const QuantParams& p, const uint8_t* in, size_t count, float* out) {
+CC_HOT void DequantizeBlocks(const QuantParams& p, const uint8_t* in, size_t count, float* out) {
   size_t B = p.blockSize, nb = (count + B - 1) / B;
   const uint8_t* codes = in + nb * sizeof(float);
   for (size_t b = 0; b < nb; ++b) {
