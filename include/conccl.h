@@ -248,7 +248,8 @@ typedef struct {
   unsigned int version;    /* reserved: CC_VERSION_CODE */
   ccCodec_t codec;         /* default ccCodecInt8 */
   const char* codecName;   /* plugin codec name (codec == ccCodecPlugin) */
-  int bits;                /* summable: bits per element before headroom (2..16, default 8) */
+  int bits;                /* summable: bits per element before headroom (2..16, default 8); the wire
+                              container is int16 while bits + ceil(log2 nranks) <= 16, else int32 */
   float ratio;             /* randblock, topk: fraction of elements sent (0 < ratio <= 1, default 1/64) */
   int blockSize;           /* int8/int4/summable/sign: elements per scale, 32..4096 (default 256) */
   ccRounding_t rounding;   /* default nearest */
@@ -269,7 +270,9 @@ typedef struct {
   uint64_t calls;          /* compressed calls made with this key */
   uint64_t bytesIn;        /* uncompressed bytes of the inputs, summed over calls */
   uint64_t bytesWire;      /* bytes this rank sent for those calls (headers included) */
-  double nmse;             /* last call: ||D(C(p)) - p||^2 / ||p||^2 of this rank's local compression */
+  double nmse;             /* last call: ||D(C(p)) - p||^2 / ||p||^2 of this rank's local compression (with
+                              feedback: exact; without: estimated on the first 64 Ki elements; -1 when it
+                              cannot be estimated locally: summable, plugins) */
   double residualNorm;     /* L2 norm of the residual after the last call (0 without feedback) */
 } ccCompressStats_t;
 

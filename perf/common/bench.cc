@@ -1,6 +1,7 @@
 // bench.cc — one rank's work: the size sweep, nccl-tests' timing loop (BenchTime), the data check, and
 // (on global rank 0) the table. Ranks run the same sequence of library calls, so every cross-rank value
 // (time, #wrong, the device report) travels through the library itself.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "codec_bound.h"
 #include "rank.h"
 #include "report.h"
 
@@ -35,6 +37,23 @@ Step MakeStep(const RankCtx* c, ccDataType_t type, int op, int root, size_t byte
 
 size_t StepBytes(const Step& st) { return std::max(st.s.sendCount, st.s.recvCount) * st.ts; }
 
+bool UsesCodec(const RankCtx* c) { return c->sh->opt.codec.enabled; }
+
+uint64_t Mix64(uint64_t z) {  // splitmix64 finaliser
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// --codec: the residual key of a step, identical on every rank and fixed across iterations and cycles, so
+// error feedback carries from one timed call to the next. Check calls use their own key (fresh residual).
+uint64_t CodecKey(const Step& st, bool inPlace, bool check) {
+  uint64_t k = Mix64(0x636f6e636c2d7066ULL ^ st.s.paramCount);
+  k = Mix64(k ^ (static_cast<uint64_t>(st.type) << 8) ^ (static_cast<uint64_t>(st.op + 1) << 16));
+  k = Mix64(k ^ (inPlace ? 1u : 0u) ^ (check ? 2u : 0u));
+  return k != 0 ? k : 1;
+}
 void Barrier(RankCtx* c) {
   int32_t v = 1;
   CCPERF_CHECK(c, ccAllReduce(&v, &v, 1, ccInt32, ccSum, c->comm, nullptr));
@@ -65,21 +84,33 @@ Ptrs Pointers(const RankCtx* c, const Step& st, bool inPlace, int iter) {
   return {recv + st.s.sendInplaceOffset * r * st.ts, recv + st.s.recvInplaceOffset * r * st.ts};
 }
 
-void StartColl(RankCtx* c, const Step& st, bool inPlace, int iter) {
+// One call of the collective (with --codec: ccAllreduceCompressed with the step's residual key).
+void StartColl(RankCtx* c, const Step& st, bool inPlace, int iter, bool checkKey = false) {
   const Ptrs p = Pointers(c, st, inPlace, iter);
   const ccRedOp_t op = st.op == kOpNone ? ccSum : static_cast<ccRedOp_t>(st.op);
   const CollTest& t = *c->sh->test;
+  if (UsesCodec(c)) {
+    ccCompressConfig_t cfg = c->sh->codecConfig;
+    cfg.key = CodecKey(st, inPlace, checkKey);
+    const CompressedRunFn run = c->sh->compressed;
+    GuardedCall(c, "ccAllreduceCompressed", __FILE__, __LINE__, [&] {
+      return run(p.send, p.recv, st.s.paramCount, st.type, op, &cfg, c->comm);
+    });
+    return;
+  }
   GuardedCall(c, t.name, __FILE__, __LINE__, [&] {
     return t.run(p.send, p.recv, st.s.paramCount, st.type, op, st.root, c->rank, c->sh->nranks, c->comm);
   });
 }
 
-// One timed iteration: -m calls, grouped when more than one.
+// One timed iteration: -m calls, grouped when more than one (compressed calls cannot be grouped: they run
+// back to back).
 void RunIteration(RankCtx* c, const Step& st, bool inPlace, int iter) {
   const int agg = c->sh->opt.aggIters;
-  if (agg > 1) CCPERF_CHECK(c, ccGroupStart());
+  const bool group = agg > 1 && !UsesCodec(c);
+  if (group) CCPERF_CHECK(c, ccGroupStart());
   for (int a = 0; a < agg; a++) StartColl(c, st, inPlace, iter * agg + a);
-  if (agg > 1) CCPERF_CHECK(c, ccGroupEnd());
+  if (group) CCPERF_CHECK(c, ccGroupEnd());
 }
 
 // Poisons the result area, then writes this rank's input where the call will read it.
@@ -101,13 +132,74 @@ int64_t CheckOnce(RankCtx* c, const Step& st, bool inPlace) {
   return wrong;
 }
 
+// 64-bit hash of a buffer (word-wise splitmix), for the cross-rank identity check.
+uint64_t HashBytes(const void* buf, size_t bytes) {
+  const unsigned char* p = static_cast<const unsigned char*>(buf);
+  uint64_t h = Mix64(bytes);
+  size_t i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = Mix64(h ^ w);
+  }
+  uint64_t tail = 0;
+  memcpy(&tail, p + i, bytes - i);
+  return Mix64(h ^ tail);
+}
+
+// Elements of recv[0..count) that are not bitwise identical on every rank (0 on every rank when they are).
+int64_t CrossRankMismatches(RankCtx* c, const void* recv, size_t count, size_t ts) {
+  const size_t bytes = count * ts;
+  const uint64_t h = HashBytes(recv, bytes);
+  uint64_t v[2] = {h, ~h};  // max of h and of ~h: all equal iff max(h) == min(h) == ~max(~h)
+  CCPERF_CHECK(c, ccAllReduce(v, v, 2, ccUint64, ccMax, c->comm, nullptr));
+  if (v[0] == ~v[1]) return 0;
+  std::vector<unsigned char> hi(static_cast<const unsigned char*>(recv), static_cast<const unsigned char*>(recv) + bytes);
+  std::vector<unsigned char> lo(hi);
+  CCPERF_CHECK(c, ccAllReduce(hi.data(), hi.data(), bytes, ccUint8, ccMax, c->comm, nullptr));
+  CCPERF_CHECK(c, ccAllReduce(lo.data(), lo.data(), bytes, ccUint8, ccMin, c->comm, nullptr));
+  int64_t differ = 0;
+  for (size_t i = 0; i < count; i++) differ += memcmp(&hi[i * ts], &lo[i * ts], ts) != 0;
+  return std::max<int64_t>(differ, 1);
+}
+
+// --codec: one checked compressed call on fresh data with a fresh residual. #wrong = the elements outside
+// the codec's bound (codec_bound.h) summed over ranks, plus the elements that differ between ranks;
+// *nmse = the largest per-rank ||result - exact||^2 / ||exact||^2.
+int64_t CheckCodecOnce(RankCtx* c, const Step& st, bool inPlace, double* nmse) {
+  const uint64_t seed = ++c->rep;
+  const Ptrs p = PrepareData(c, st, inPlace, seed);
+  CCPERF_CHECK(c, ccCommResetResiduals(c->comm));
+  StartColl(c, st, inPlace, 0, true);
+  const BoundParams bp = MakeBoundParams(c->sh->codecConfig, c->sh->nranks);
+  const CodecCheck r = CheckCompressed(p.recv, st.s.paramCount, st.type, st.op, c->sh->nranks, seed, bp);
+  int64_t wrong = static_cast<int64_t>(r.wrong);
+  CCPERF_CHECK(c, ccAllReduce(&wrong, &wrong, 1, ccInt64, ccSum, c->comm, nullptr));
+  wrong += CrossRankMismatches(c, p.recv, st.s.paramCount, st.ts);
+  double e = Nmse(r.errSq, r.refSq);
+  CCPERF_CHECK(c, ccAllReduce(&e, &e, 1, ccFloat64, ccMax, c->comm, nullptr));
+  *nmse = e;
+  return wrong;
+}
+
+uint64_t WireBytes(RankCtx* c, const Step& st, bool inPlace) {
+  ccCompressStats_t s{};
+  CCPERF_CHECK(c, ccCommGetCompressStats(c->comm, CodecKey(st, inPlace, false), &s));
+  return s.bytesWire;
+}
+
 // nccl-tests' BenchTime: one untimed call, a barrier, iters x agg calls timed together, the average time
-// per call combined across ranks by -a, then -c check rounds on fresh data.
+// per call combined across ranks by -a, then -c check rounds on fresh data. --codec: residuals start empty
+// (ccCommResetResiduals), the timed calls share one key, and ratio = this rank's bytesWire over the timed
+// calls / (calls x 2(n-1)/n x size), the largest over ranks.
 Cell BenchTime(RankCtx* c, const Step& st, bool inPlace) {
   const Options& o = c->sh->opt;
+  const bool codec = UsesCodec(c);
+  if (codec) CCPERF_CHECK(c, ccCommResetResiduals(c->comm));
   if (o.check > 0) PrepareData(c, st, inPlace, 0);
   StartColl(c, st, inPlace, 0);
   Barrier(c);
+  const uint64_t wire0 = codec ? WireBytes(c, st, inPlace) : 0;
   double elapsed = 0;
   const Clock::time_point t0 = Clock::now();
   for (int it = 0; it < o.iters; it++) {
@@ -120,14 +212,27 @@ Cell BenchTime(RankCtx* c, const Step& st, bool inPlace) {
     }
   }
   if (o.blocking != 3) elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double sec = CombineTime(c, elapsed / (static_cast<double>(o.iters) * o.aggIters));
+  const uint64_t wire1 = codec ? WireBytes(c, st, inPlace) : 0;
+  const double calls = static_cast<double>(o.iters) * o.aggIters;
+  const double sec = CombineTime(c, elapsed / calls);
   Cell cell;
   cell.valid = true;
   cell.timeUs = sec * 1.0e6;
   GetBw(c->sh->test->coll, st.s.paramCount, st.ts, sec, c->sh->nranks, &cell.algBw, &cell.busBw);
   cell.checked = o.check > 0;
+  cell.nmse = NAN;
+  cell.ratio = NAN;
+  if (codec) {
+    const int n = c->sh->nranks;
+    const double ring = calls * 2.0 * (n - 1) / n * static_cast<double>(st.s.paramCount * st.ts);
+    if (ring > 0) {  // the same on every rank
+      double ratio = static_cast<double>(wire1 - wire0) / ring;
+      CCPERF_CHECK(c, ccAllReduce(&ratio, &ratio, 1, ccFloat64, ccMax, c->comm, nullptr));
+      cell.ratio = ratio;
+    }
+  }
   for (int k = 0; k < o.check; k++) {
-    cell.wrong = CheckOnce(c, st, inPlace);
+    cell.wrong = codec ? CheckCodecOnce(c, st, inPlace, &cell.nmse) : CheckOnce(c, st, inPlace);
     if (cell.wrong != 0) break;
   }
   return cell;
@@ -143,10 +248,14 @@ void Account(RankCtx* c, const Cell& cell) {
 void PrintRow(RankCtx* c, const Step& st, const Cell& oop, const Cell& ip) {
   const CollTest& t = *c->sh->test;
   const RowKey key{StepBytes(st), st.s.paramCount, TypeName(st.type), OpName(st.op), st.root};
-  printf("%s\n", FormatRow(key, oop, ip).c_str());
+  const bool codec = UsesCodec(c);
+  printf("%s\n", FormatRow(key, oop, ip, codec).c_str());
   fflush(stdout);
   if (c->sh->json != nullptr) {
-    fprintf(c->sh->json, "%s\n", JsonRow(t.name, c->sh->nranks, key, oop, ip).c_str());
+    const ccCompressConfig_t& k = c->sh->codecConfig;
+    const CodecInfo info{CodecName(k.codec), CodecBits(k), k.blockSize, static_cast<double>(k.ratio),
+                         FeedbackName(k.feedback), AlgoName(k.algo)};
+    fprintf(c->sh->json, "%s\n", JsonRow(t.name, c->sh->nranks, key, oop, ip, codec ? &info : nullptr).c_str());
     fflush(c->sh->json);
   }
 }
@@ -183,6 +292,7 @@ void PrintHeader(const Shared* sh) {
          "validation: %d graph: %d unalign: %d\n",
          o.nThreads, o.nGpus, o.minBytes, o.maxBytes, o.stepFactor > 1 ? o.stepFactor : o.stepBytes,
          o.stepFactor > 1 ? "factor" : "bytes", o.warmupIters, o.iters, o.aggIters, o.check, 0, o.unalign);
+  if (o.codec.enabled) printf("%s\n", CodecHeaderLine(sh->codecConfig).c_str());
   if (o.blocking == 1) printf("# Blocking Enabled: wait for completion and barrier after each collective \n");
   if (o.blocking > 1) printf("# Blocking Enabled: wait for completion after each collective (no barrier) \n");
   if (o.parallelInit) printf("# Parallel Init Enabled: threads call into ccCommInitRank concurrently \n");
@@ -255,7 +365,7 @@ int RunRank(RankCtx* c) {
   Allocate(c);
   if (c->rank == 0) {
     printf("#\n");
-    for (int l = 0; l < 3; l++) printf("%s\n", ColumnHeaderLine(l).c_str());
+    for (int l = 0; l < 3; l++) printf("%s\n", ColumnHeaderLine(l, o.codec.enabled).c_str());
     fflush(stdout);
   }
   std::vector<int> ops = t.usesOp ? o.ops : std::vector<int>{kOpNone};

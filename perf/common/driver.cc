@@ -180,22 +180,27 @@ int Fail(const Shared& sh, const char* what, ccResult_t r) {
 
 }  // namespace
 
-int Main(int argc, char** argv, const CollTest& test) {
+int Main(int argc, char** argv, const CollTest& test, CompressedRunFn compressed) {
   setlinebuf(stdout);
   Shared sh;
   sh.test = &test;
+  sh.compressed = compressed;
   sh.prog = Basename(argv[0]);
   sh.host = HostName();
   std::string error;
-  switch (ParseOptions(argc, argv, &sh.opt, &error)) {
+  switch (ParseOptions(argc, argv, &sh.opt, &error, compressed != nullptr)) {
     case ParseStatus::kHelp:
-      PrintUsage(stdout, sh.prog.c_str());
+      PrintUsage(stdout, sh.prog.c_str(), compressed != nullptr);
       return 0;
     case ParseStatus::kError:
       fprintf(stderr, "%s: %s\n", sh.prog.c_str(), error.c_str());
       return 2;
     case ParseStatus::kOk:
       break;
+  }
+  if (sh.opt.codec.enabled) {
+    ccCompressConfigInit(&sh.codecConfig);
+    ApplyCodecOptions(sh.opt.codec, &sh.codecConfig);
   }
   const int nThreads = sh.opt.nThreads;
   ccComm_t procComm = nullptr;

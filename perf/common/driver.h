@@ -38,8 +38,13 @@ struct CollTest {
   size_t (*check)(const CheckArgs& args);
 };
 
+// all_reduce_perf --codec: issues one ccAllreduceCompressed call with config.
+using CompressedRunFn = ccResult_t (*)(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op,
+                                       const ccCompressConfig_t* config, ccComm_t comm);
+
 // The whole program: returns the exit status (0 ok, 1 data check failed, 2 bad usage, 3 library failure).
-int Main(int argc, char** argv, const CollTest& test);
+// compressed: the tool accepts --codec and friends (all_reduce_perf); other tools reject them.
+int Main(int argc, char** argv, const CollTest& test, CompressedRunFn compressed = nullptr);
 
 }  // namespace ccperf
 

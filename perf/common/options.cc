@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_bound.h"
 #include "data.h"
 
 namespace ccperf {
@@ -24,8 +25,16 @@ const struct option kLongOpts[] = {
     {"root", required_argument, nullptr, 'r'},         {"blocking", required_argument, nullptr, 'z'},
     {"average", required_argument, nullptr, 'a'},      {"timeout", required_argument, nullptr, 'T'},
     {"output_file", required_argument, nullptr, 'J'},  {"unalign", required_argument, nullptr, 'u'},
-    {"help", no_argument, nullptr, 'h'},               {nullptr, 0, nullptr, 0},
+    {"help", no_argument, nullptr, 'h'},
+    // all_reduce_perf's compression flags (long only; other tools reject them)
+    {"codec", required_argument, nullptr, 256},        {"bits", required_argument, nullptr, 257},
+    {"block", required_argument, nullptr, 258},        {"ratio", required_argument, nullptr, 259},
+    {"feedback", required_argument, nullptr, 260},     {"algo", required_argument, nullptr, 261},
+    {"residual", required_argument, nullptr, 262},     {"sketch", required_argument, nullptr, 263},
+    {"beta", required_argument, nullptr, 264},         {"seed", required_argument, nullptr, 265},
+    {"rounding", required_argument, nullptr, 266},     {nullptr, 0, nullptr, 0},
 };
+constexpr int kFirstCodecOpt = 256;
 const char kShortOpts[] = ":t:g:b:e:i:f:n:w:m:N:p:c:o:d:r:z:a:T:J:u:h";
 
 // A whole decimal integer in [lo, hi].
@@ -40,9 +49,147 @@ bool ParseInt(const char* text, long lo, long hi, long* value) {
 }
 
 std::string Describe(int c) {
-  for (const struct option* o = kLongOpts; o->name != nullptr; o++)
-    if (o->val == c) return std::string("-") + static_cast<char>(c) + " (--" + o->name + ")";
+  for (const struct option* o = kLongOpts; o->name != nullptr; o++) {
+    if (o->val != c) continue;
+    if (c >= kFirstCodecOpt) return std::string("--") + o->name;
+    return std::string("-") + static_cast<char>(c) + " (--" + o->name + ")";
+  }
   return std::string("-") + static_cast<char>(c);
+}
+
+// A whole decimal number (no nan/inf) in [lo, hi]; loOpen/hiOpen exclude the ends.
+bool ParseReal(const char* text, double lo, bool loOpen, double hi, bool hiOpen, double* value) {
+  if (text == nullptr || *text == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  const double v = strtod(text, &end);
+  if (errno != 0 || *end != '\0' || !isfinite(v)) return false;
+  if (v < lo || (loOpen && v == lo) || v > hi || (hiOpen && v == hi)) return false;
+  *value = v;
+  return true;
+}
+
+// The compression flags (all_reduce_perf): names and ranges as ValidateCompressConfig in the library.
+bool CodecOption(int c, const char* arg, Options* o, std::string* error) {
+  CodecOptions& k = o->codec;
+  const std::string what = Describe(c);
+  auto bad = [&](const std::string& expected) {
+    *error = "invalid value '" + std::string(arg) + "' for " + what + ": " + expected;
+    return false;
+  };
+  long iv = 0;
+  double dv = 0;
+  switch (c) {
+    case 256:
+      if (!ParseCodecName(arg, &k.codec)) {
+        *error = "unknown codec '" + std::string(arg) +
+                 "' for --codec: use int8, int4, fp16, bf16, sign, randblock, topk or summable";
+        return false;
+      }
+      k.enabled = true;
+      return true;
+    case 257:
+      if (!ParseInt(arg, 2, 16, &iv)) return bad("expected an integer in [2, 16]");
+      k.bits = static_cast<int>(iv);
+      return true;
+    case 258:
+      if (!ParseInt(arg, 32, 4096, &iv)) return bad("expected an integer in [32, 4096]");
+      k.blockSize = static_cast<int>(iv);
+      return true;
+    case 259:
+      if (!ParseReal(arg, 0, true, 1, false, &dv) || static_cast<float>(dv) <= 0.0f)
+        return bad("expected a number in (0, 1]");
+      k.ratio = dv;
+      return true;
+    case 260: {
+      ccFeedback_t f;
+      if (!ParseFeedbackName(arg, &f)) return bad("use none, ef, ef2 or conef");
+      k.feedback = f;
+      return true;
+    }
+    case 261: {
+      ccAlgo_t a;
+      if (!ParseAlgoName(arg, &a)) return bad("use auto, ring or tree");
+      k.algo = a;
+      return true;
+    }
+    case 262: {
+      ccResidualCodec_t r;
+      if (!ParseResidualName(arg, &r)) return bad("use int8, int4 or sketch");
+      k.residual = r;
+      return true;
+    }
+    case 263:
+      if (!ParseReal(arg, 0, true, 1, false, &dv) || static_cast<float>(dv) <= 0.0f)
+        return bad("expected a number in (0, 1]");
+      k.sketch = dv;
+      return true;
+    case 264:
+      if (!ParseReal(arg, 0, false, 1, true, &dv) || static_cast<float>(dv) >= 1.0f)
+        return bad("expected a number in [0, 1)");
+      k.beta = dv;
+      return true;
+    case 265: {
+      if (arg == nullptr || *arg < '0' || *arg > '9') return bad("expected a non-negative integer");
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long v = strtoull(arg, &end, 10);
+      if (errno != 0 || *end != '\0') return bad("expected a non-negative integer below 2^64");
+      k.seed = static_cast<uint64_t>(v);
+      return true;
+    }
+    case 266: {
+      ccRounding_t r;
+      if (!ParseRoundingName(arg, &r)) return bad("use nearest or stochastic");
+      k.rounding = r;
+      return true;
+    }
+    default:
+      *error = "internal error: no compression option " + std::to_string(c);
+      return false;
+  }
+}
+
+// The combinations of compression flags that ccAllreduceCompressed would reject or ignore.
+bool ValidateCodec(const Options& o, std::string* error) {
+  const CodecOptions& k = o.codec;
+  if (!k.enabled) {
+    if (k.AnyParameter()) *error = "--bits, --block, --ratio, --feedback, --algo, --residual, --sketch, --beta, "
+                                   "--seed and --rounding need --codec";
+    return !k.AnyParameter();
+  }
+  const char* name = CodecName(k.codec);
+  for (ccDataType_t t : o.types) {
+    if (t != ccFloat32 && t != ccFloat16 && t != ccBfloat16) {
+      *error = std::string("--codec ") + name + " reduces float, half or bfloat16, not " + TypeName(t) + " (-d)";
+      return false;
+    }
+  }
+  for (int op : o.ops) {
+    if (op != ccSum && op != ccAvg) {
+      *error = std::string("--codec ") + name + " reduces with sum or avg, not " + OpName(op) + " (-o)";
+      return false;
+    }
+  }
+  if (k.bits && k.codec != ccCodecSummable) {
+    const int fixed = k.codec == ccCodecInt8 ? 8 : k.codec == ccCodecInt4 ? 4
+                    : (k.codec == ccCodecFp16 || k.codec == ccCodecBf16) ? 16 : 0;
+    if (*k.bits != fixed) {
+      *error = std::string("--bits applies to --codec summable") +
+               (fixed ? std::string(" (") + name + " has " + std::to_string(fixed) + " bits)" : std::string());
+      return false;
+    }
+  }
+  const bool conef = k.feedback && *k.feedback == ccFeedbackConef;
+  if ((k.residual || k.sketch || k.beta) && !conef) {
+    *error = "--residual, --sketch and --beta need --feedback conef";
+    return false;
+  }
+  if ((k.sketch || k.beta) && !(k.residual && *k.residual == ccResidualSketch)) {
+    *error = "--sketch and --beta need --residual sketch";
+    return false;
+  }
+  return true;
 }
 
 // Handles one option with an integer argument; returns false with *error set when it is out of range.
@@ -184,7 +331,7 @@ bool ParseSize(const char* text, size_t* bytes) {
   return true;
 }
 
-ParseStatus ParseOptions(int argc, char** argv, Options* opt, std::string* error) {
+ParseStatus ParseOptions(int argc, char** argv, Options* opt, std::string* error, bool allowCodec) {
   Options o;
   opterr = 0;
   optind = 0;  // GNU: full reinitialisation, so the parser can run more than once (tests)
@@ -203,7 +350,14 @@ ParseStatus ParseOptions(int argc, char** argv, Options* opt, std::string* error
                          " needs an argument"; ok = false; break;
       case '?': *error = "unknown option " + (optopt ? Describe(optopt) : std::string(argv[optind - 1])) +
                          " (see -h)"; ok = false; break;
-      default: ok = IntOption(c, optarg, &o, error); break;
+      default:
+        if (c >= kFirstCodecOpt && !allowCodec) {
+          *error = "option " + Describe(c) + " is only valid for all_reduce_perf";
+          ok = false;
+        } else {
+          ok = c >= kFirstCodecOpt ? CodecOption(c, optarg, &o, error) : IntOption(c, optarg, &o, error);
+        }
+        break;
     }
     if (!ok) return ParseStatus::kError;
   }
@@ -211,12 +365,26 @@ ParseStatus ParseOptions(int argc, char** argv, Options* opt, std::string* error
     *error = "unexpected argument '" + std::string(argv[optind]) + "' (see -h)";
     return ParseStatus::kError;
   }
-  if (!Validate(o, error)) return ParseStatus::kError;
+  if (!Validate(o, error) || !ValidateCodec(o, error)) return ParseStatus::kError;
   *opt = o;
   return ParseStatus::kOk;
 }
 
-void PrintUsage(FILE* out, const char* prog) {
+void ApplyCodecOptions(const CodecOptions& k, ccCompressConfig_t* c) {
+  c->codec = k.codec;
+  if (k.bits) c->bits = *k.bits;
+  if (k.blockSize) c->blockSize = *k.blockSize;
+  if (k.ratio) c->ratio = static_cast<float>(*k.ratio);
+  if (k.feedback) c->feedback = *k.feedback;
+  if (k.residual) c->residualCodec = *k.residual;
+  if (k.sketch) c->sketchSize = static_cast<float>(*k.sketch);
+  if (k.beta) c->beta = static_cast<float>(*k.beta);
+  if (k.seed) c->seed = *k.seed;
+  if (k.rounding) c->rounding = *k.rounding;
+  if (k.algo) c->algo = *k.algo;
+}
+
+void PrintUsage(FILE* out, const char* prog, bool allowCodec) {
   fprintf(out,
           "USAGE: %s\n"
           "\t[-t,--nthreads <ranks as threads of this process>]\n"
@@ -240,11 +408,21 @@ void PrintUsage(FILE* out, const char* prog) {
           "\t[-J,--output_file <JSON lines file>]\n"
           "\t[-u,--unalign <offset in elements>]\n"
           "\t[-h,--help]\n"
+          "%s"
           "Ranks: -t N runs N ranks as threads; under conccl-run, mpirun, srun or torchrun each process\n"
           "joins through ccCommInitFromEnv (CONCCL_RANK/NRANKS/ROOT, OMPI_COMM_WORLD_*, SLURM_*, RANK/WORLD_SIZE)\n"
           "with -t threads each.\n"
           "Exit status: 0 ok, 1 a data check failed, 2 bad usage, 3 a library call failed or timed out.\n",
-          prog);
+          prog,
+          allowCodec
+              ? "Compressed all-reduce (ccAllreduceCompressed; adds the columns ratio and nmse):\n"
+                "\t[--codec <int8/int4/fp16/bf16/sign/randblock/topk/summable>]\n"
+                "\t[--bits <summable: 2..16>] [--block <elements per scale, 32..4096>]\n"
+                "\t[--ratio <randblock/topk: fraction sent, (0,1]>] [--rounding <nearest/stochastic>]\n"
+                "\t[--feedback <none/ef/ef2/conef>] [--residual <conef: int8/int4/sketch>]\n"
+                "\t[--sketch <conef sketch: buckets per element, (0,1]>] [--beta <conef sketch: [0,1)>]\n"
+                "\t[--algo <auto/ring/tree>] [--seed <shared randomness of the codec>]\n"
+              : "");
 }
 
 }  // namespace ccperf

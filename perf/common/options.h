@@ -5,12 +5,33 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "conccl.h"
 
 namespace ccperf {
+
+// all_reduce_perf's compression flags (--codec ...). A flag left unset keeps ccCompressConfigInit's default.
+struct CodecOptions {
+  bool enabled = false;                      // --codec given: time ccAllreduceCompressed
+  ccCodec_t codec = ccCodecInt8;             // --codec int8|int4|fp16|bf16|sign|randblock|topk|summable
+  std::optional<int> bits;                   // --bits (summable: 2..16)
+  std::optional<int> blockSize;              // --block (32..4096)
+  std::optional<double> ratio;               // --ratio (randblock, topk: (0, 1])
+  std::optional<ccFeedback_t> feedback;      // --feedback none|ef|ef2|conef
+  std::optional<ccResidualCodec_t> residual; // --residual int8|int4|sketch (conef)
+  std::optional<double> sketch;              // --sketch (conef sketch: (0, 1])
+  std::optional<double> beta;                // --beta (conef sketch: [0, 1))
+  std::optional<uint64_t> seed;              // --seed (the codec's shared randomness, not the data's)
+  std::optional<ccRounding_t> rounding;      // --rounding nearest|stochastic
+  std::optional<ccAlgo_t> algo;              // --algo auto|ring|tree
+  // True when any flag above other than --codec was given.
+  bool AnyParameter() const {
+    return bits || blockSize || ratio || feedback || residual || sketch || beta || seed || rounding || algo;
+  }
+};
 
 struct Options {
   int nThreads = 1;                       // -t: ranks (threads) per process
@@ -36,6 +57,7 @@ struct Options {
   std::string jsonFile;                   // -J: JSON lines, one object per row
   std::string opArg = "sum";              // as given, for the header
   std::string typeArg = "float";
+  CodecOptions codec;                     // all_reduce_perf only
 };
 
 enum class ParseStatus { kOk, kHelp, kError };
@@ -43,10 +65,14 @@ enum class ParseStatus { kOk, kHelp, kError };
 // Parses a size: a non-negative number with an optional K, M or G suffix (binary: KiB, MiB, GiB).
 bool ParseSize(const char* text, size_t* bytes);
 
-// Parses argv into *opt. kError: *error holds a one-line message; kHelp: -h was given.
-ParseStatus ParseOptions(int argc, char** argv, Options* opt, std::string* error);
+// Parses argv into *opt. kError: *error holds a one-line message; kHelp: -h was given. The compression
+// flags (--codec, --bits, ...) are accepted only when allowCodec is true (all_reduce_perf).
+ParseStatus ParseOptions(int argc, char** argv, Options* opt, std::string* error, bool allowCodec = false);
 
-void PrintUsage(FILE* out, const char* prog);
+// Overrides the fields of *config (filled by ccCompressConfigInit) that the flags set.
+void ApplyCodecOptions(const CodecOptions& codec, ccCompressConfig_t* config);
+
+void PrintUsage(FILE* out, const char* prog, bool allowCodec = false);
 
 }  // namespace ccperf
 

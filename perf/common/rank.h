@@ -31,6 +31,8 @@ struct Shared {
   std::vector<RankCtx*> ranks;   // this process's ranks
   std::atomic<bool> failed{false};
   FILE* json = nullptr;          // global rank 0 only
+  CompressedRunFn compressed = nullptr;  // all_reduce_perf: issues ccAllreduceCompressed
+  ccCompressConfig_t codecConfig{};      // --codec: the flags over ccCompressConfigInit (key set per call)
 };
 
 // Thrown inside a rank thread after the failure was reported; unwinds the rank.

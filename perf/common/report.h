@@ -22,6 +22,19 @@ struct Cell {
   double busBw = 0;
   bool checked = false;  // false (-c 0): #wrong is N/A
   int64_t wrong = 0;
+  // --codec only (printed when the row is formatted with codec = true); NaN prints N/A.
+  double ratio = 0;      // bytes on the wire / uncompressed ring all-reduce bytes (max over ranks)
+  double nmse = 0;       // ||result - exact||^2 / ||exact||^2 of the checked call (max over ranks)
+};
+
+// The compression parameters a JSON row carries (all_reduce_perf --codec).
+struct CodecInfo {
+  const char* codec;     // "int8"
+  int bits;
+  int blockSize;
+  double ratio;          // the config's ratio (randblock, topk)
+  const char* feedback;  // "none"
+  const char* algo;      // "auto"
 };
 
 struct RowKey {
@@ -32,13 +45,15 @@ struct RowKey {
   int root;           // -1 for collectives without root
 };
 
-// The row text without its newline: preamble, out-of-place cell, in-place cell.
-std::string FormatRow(const RowKey& key, const Cell& outOfPlace, const Cell& inPlace);
-// The three lines of the column header (without newlines), in order.
-std::string ColumnHeaderLine(int line);
-// One JSON object (no newline) for a row.
+// The row text without its newline: preamble, out-of-place cell, in-place cell. codec: each cell also
+// prints ratio (%6.4f) and nmse (%8.2e) after #wrong.
+std::string FormatRow(const RowKey& key, const Cell& outOfPlace, const Cell& inPlace, bool codec = false);
+// The three lines of the column header (without newlines), in order; codec: with ratio and nmse.
+std::string ColumnHeaderLine(int line, bool codec = false);
+// One JSON object (no newline) for a row. With codec, the row gains "codec", "bits", "block",
+// "codec_ratio", "feedback" and "algo", and each cell "ratio" and "nmse".
 std::string JsonRow(const char* collective, int nranks, const RowKey& key, const Cell& outOfPlace,
-                    const Cell& inPlace);
+                    const Cell& inPlace, const CodecInfo* codec = nullptr);
 
 }  // namespace ccperf
 

@@ -1,13 +1,17 @@
 // Unit tests of the perf tools' library-free parts: nccl-tests' busbw factors and size rules, size and
-// flag parsing, the output format, and the deterministic data and checks.
+// flag parsing, the output format, the deterministic data and checks, and the --codec error bounds.
 #include <gtest/gtest.h>
 
+#include <math.h>
 #include <string.h>
 
+#include <algorithm>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "../common/busbw.h"
+#include "../common/codec_bound.h"
 #include "../common/data.h"
 #include "../common/options.h"
 #include "../common/report.h"
@@ -271,6 +275,397 @@ TEST(Data, CheckCopyIsExactAndRankSpecific) {
   EXPECT_GT(CheckCopy(buf.data(), buf.size(), ccFloat32, 3, 100, 8), 900u);
   buf[5] = 0.5f;
   EXPECT_EQ(CheckCopy(buf.data(), buf.size(), ccFloat32, 3, 100, 9), 1u);
+}
+
+// ---- all_reduce_perf --codec ------------------------------------------------------------------------
+
+ccCompressConfig_t DefaultCompressConfig() {  // ccCompressConfigInit's values (conccl.h); no library here
+  ccCompressConfig_t c;
+  memset(&c, 0, sizeof(c));
+  c.size = sizeof(c);
+  c.magic = CC_COMPRESS_CONFIG_MAGIC;
+  c.version = CC_VERSION_CODE;
+  c.codec = ccCodecInt8;
+  c.bits = 8;
+  c.ratio = 1.0f / 64.0f;
+  c.blockSize = 256;
+  c.rounding = ccRoundNearest;
+  c.feedback = ccFeedbackNone;
+  c.residualCodec = ccResidualInt8;
+  c.sketchSize = 0.2f;
+  c.beta = 0.9f;
+  c.algo = ccAlgoAuto;
+  c.seed = 42;
+  return c;
+}
+
+TEST(CodecOptions, NamesRoundTrip) {
+  for (const char* name : {"int8", "int4", "fp16", "bf16", "sign", "randblock", "topk", "summable"}) {
+    ccCodec_t c;
+    ASSERT_TRUE(ParseCodecName(name, &c)) << name;
+    EXPECT_STREQ(CodecName(c), name);
+  }
+  ccCodec_t c;
+  for (const char* bad : {"", "none", "plugin", "INT8", "int16", "top-k"}) EXPECT_FALSE(ParseCodecName(bad, &c)) << bad;
+  for (const char* name : {"none", "ef", "ef2", "conef"}) {
+    ccFeedback_t f;
+    ASSERT_TRUE(ParseFeedbackName(name, &f));
+    EXPECT_STREQ(FeedbackName(f), name);
+  }
+  for (const char* name : {"int8", "int4", "sketch"}) {
+    ccResidualCodec_t r;
+    ASSERT_TRUE(ParseResidualName(name, &r));
+    EXPECT_STREQ(ResidualName(r), name);
+  }
+  for (const char* name : {"auto", "ring", "tree"}) {
+    ccAlgo_t a;
+    ASSERT_TRUE(ParseAlgoName(name, &a));
+    EXPECT_STREQ(AlgoName(a), name);
+  }
+  ccRounding_t r;
+  EXPECT_TRUE(ParseRoundingName("stochastic", &r));
+  EXPECT_EQ(r, ccRoundStochastic);
+  EXPECT_FALSE(ParseRoundingName("up", &r));
+}
+
+TEST(CodecOptions, ParsesEveryCompressionFlag) {
+  Options o;
+  std::string err;
+  std::vector<std::string> args = {"all_reduce_perf", "--codec", "summable", "--bits", "12", "--block", "512",
+                                   "--ratio", "0.25", "--feedback", "conef", "--algo", "tree", "--residual", "sketch",
+                                   "--sketch", "0.1", "--beta", "0.5", "--seed", "18446744073709551615",
+                                   "--rounding", "stochastic", "-d", "half", "-o", "avg"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(&a[0]);
+  argv.push_back(nullptr);
+  ASSERT_EQ(ParseOptions(static_cast<int>(args.size()), argv.data(), &o, &err, true), ParseStatus::kOk) << err;
+  EXPECT_TRUE(o.codec.enabled);
+  ccCompressConfig_t c = DefaultCompressConfig();
+  ApplyCodecOptions(o.codec, &c);
+  EXPECT_EQ(c.codec, ccCodecSummable);
+  EXPECT_EQ(c.bits, 12);
+  EXPECT_EQ(c.blockSize, 512);
+  EXPECT_EQ(c.ratio, 0.25f);
+  EXPECT_EQ(c.feedback, ccFeedbackConef);
+  EXPECT_EQ(c.algo, ccAlgoTree);
+  EXPECT_EQ(c.residualCodec, ccResidualSketch);
+  EXPECT_EQ(c.sketchSize, 0.1f);
+  EXPECT_EQ(c.beta, 0.5f);
+  EXPECT_EQ(c.seed, 18446744073709551615ull);
+  EXPECT_EQ(c.rounding, ccRoundStochastic);
+  EXPECT_EQ(CodecHeaderLine(c),
+            "# codec summable bits 12 block 512 ratio 0.25 feedback conef algo tree rounding stochastic residual "
+            "sketch sketch 0.1 beta 0.5 seed 18446744073709551615");
+  // Flags left out keep the library's defaults.
+  ASSERT_EQ(Parse({"--codec", "int8"}, &o, &err), ParseStatus::kError);  // not all_reduce_perf
+  args = {"all_reduce_perf", "--codec", "int8"};
+  argv.clear();
+  for (std::string& a : args) argv.push_back(&a[0]);
+  argv.push_back(nullptr);
+  ASSERT_EQ(ParseOptions(3, argv.data(), &o, &err, true), ParseStatus::kOk) << err;
+  c = DefaultCompressConfig();
+  ApplyCodecOptions(o.codec, &c);
+  EXPECT_EQ(CodecHeaderLine(c), "# codec int8 bits 8 block 256 ratio 0.015625 feedback none algo auto");
+  ASSERT_EQ(Parse({}, &o, &err), ParseStatus::kOk);
+  EXPECT_FALSE(o.codec.enabled);
+}
+
+TEST(CodecOptions, BadCompressionFlagsGiveOneLineErrors) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--codec", "foo"}, {"--codec", "none"}, {"--codec", "int8", "-d", "int32"}, {"--codec", "int8", "-d", "all"},
+      {"--codec", "int8", "-d", "double"}, {"--codec", "int8", "-o", "max"}, {"--codec", "int8", "-o", "all"},
+      {"--feedback", "ef"}, {"--bits", "8"}, {"--codec", "int8", "--bits", "4"}, {"--codec", "topk", "--bits", "8"},
+      {"--codec", "summable", "--bits", "1"}, {"--codec", "summable", "--bits", "17"},
+      {"--codec", "int8", "--block", "31"}, {"--codec", "int8", "--block", "4097"}, {"--codec", "topk", "--ratio", "0"},
+      {"--codec", "topk", "--ratio", "1.01"}, {"--codec", "topk", "--ratio", "1e-300"}, {"--codec", "topk", "--ratio", "inf"},
+      {"--codec", "int8", "--feedback", "ef3"}, {"--codec", "int8", "--algo", "chain"},
+      {"--codec", "int8", "--residual", "int8"}, {"--codec", "int8", "--feedback", "conef", "--residual", "fp8"},
+      {"--codec", "int8", "--feedback", "conef", "--sketch", "0.2"},
+      {"--codec", "int8", "--feedback", "conef", "--residual", "sketch", "--sketch", "0"},
+      {"--codec", "int8", "--feedback", "conef", "--residual", "sketch", "--beta", "1"},
+      {"--codec", "int8", "--seed", "-1"}, {"--codec", "int8", "--seed", "18446744073709551616"},
+      {"--codec", "int8", "--rounding", "down"}, {"--codec"}};
+  for (const auto& a : bad) {
+    std::vector<std::string> args = a;
+    args.insert(args.begin(), "all_reduce_perf");
+    std::vector<char*> argv;
+    for (std::string& s : args) argv.push_back(&s[0]);
+    argv.push_back(nullptr);
+    Options o;
+    std::string err;
+    EXPECT_EQ(ParseOptions(static_cast<int>(args.size()), argv.data(), &o, &err, true), ParseStatus::kError)
+        << a[0] << " " << (a.size() > 1 ? a[1] : "");
+    EXPECT_FALSE(err.empty());
+    EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  }
+  // Every compression flag is refused by the other tools, even those that prefix a real flag (--block).
+  for (const char* flag : {"--codec", "--bits", "--block", "--ratio", "--feedback", "--algo", "--residual", "--sketch",
+                           "--beta", "--seed", "--rounding"}) {
+    Options o;
+    std::string err;
+    EXPECT_EQ(Parse({flag, "1"}, &o, &err), ParseStatus::kError) << flag;
+    EXPECT_NE(err.find("only valid for all_reduce_perf"), std::string::npos) << err;
+  }
+}
+
+TEST(CodecBound, MatchesTheIssueFormulaToFirstOrder) {
+  for (int n : {1, 2, 4, 8, 32}) {
+    BoundParams p;
+    p.nranks = n;
+    const double M = 12.0;
+    p.codec = ccCodecInt8;
+    const double int8 = n * 0.5 * M / 127;  // the issue's n * 0.5 * (sum of block maxima) / 127
+    EXPECT_GE(SumErrorBound(p, M), int8);
+    EXPECT_LE(SumErrorBound(p, M), int8 * (n <= 8 ? 1.02 : 1.2));
+    p.codec = ccCodecInt4;
+    EXPECT_GE(SumErrorBound(p, M), n * 0.5 * M / 7);
+    p.codec = ccCodecSummable;
+    p.bits = 8;
+    EXPECT_NEAR(SumErrorBound(p, M), n * 0.5 * M / 127, 1e-4 * M);
+    p.bits = 4;
+    EXPECT_NEAR(SumErrorBound(p, M), n * 0.5 * M / 7, 1e-4 * M);
+    p.codec = ccCodecFp16;
+    EXPECT_GE(SumErrorBound(p, M), n * ldexp(M, -11));
+    p.codec = ccCodecBf16;
+    EXPECT_GE(SumErrorBound(p, M), n * ldexp(M, -8));
+    EXPECT_LE(SumErrorBound(p, M), n * ldexp(M, -8) * (n <= 8 ? 1.05 : 1.3));
+    for (ccCodec_t c : {ccCodecSign, ccCodecTopK, ccCodecRandBlock}) {
+      p.codec = c;
+      EXPECT_EQ(SumErrorBound(p, M), 0.0);
+    }
+  }
+  BoundParams p;
+  p.nranks = 4;
+  EXPECT_EQ(CompressionSteps(p), 4);
+  const double nearest = SumErrorBound(p, 1);
+  p.stochastic = true;  // up to a whole step
+  EXPECT_NEAR(SumErrorBound(p, 1) / nearest, 2.0, 0.02);
+  p.stochastic = false;
+  p.feedback = true;  // the local round trip of error feedback
+  EXPECT_EQ(CompressionSteps(p), 5);
+  EXPECT_NEAR(SumErrorBound(p, 1) / nearest, 1.25, 0.01);
+  EXPECT_EQ(SumErrorBound(p, 0), 0.0);
+  EXPECT_EQ(Nmse(0, 0), 0.0);
+  EXPECT_EQ(Nmse(1, 4), 0.25);
+  EXPECT_TRUE(isinf(Nmse(1, 0)));
+}
+
+// Reference models of the codecs over the perf inputs, in float32 as the library computes.
+struct Model {
+  int n;
+  size_t count;
+  int op;
+  uint64_t seed;
+  std::vector<std::vector<float>> x;  // x[rank][i]
+  Model(int nranks, size_t cnt, int redop, uint64_t sd) : n(nranks), count(cnt), op(redop), seed(sd) {
+    for (int r = 0; r < n; r++) {
+      x.emplace_back(count);
+      FillInput(x.back().data(), count, ccFloat32, op, r, 0, seed);
+    }
+  }
+  // Block quantization of v[b..e) with L levels (round to nearest even, as nearbyint).
+  static void Quantize(std::vector<float>* v, size_t b, size_t e, float L) {
+    float m = 0;
+    for (size_t i = b; i < e; i++) m = std::max(m, fabsf((*v)[i]));
+    const float scale = m / L;
+    for (size_t i = b; i < e; i++) (*v)[i] = scale > 0 ? nearbyintf((*v)[i] / scale) * scale : 0.0f;
+  }
+  // The compressed ring: the partial sum is re-quantized at every hop, n compressions in all.
+  std::vector<float> Ring(int block, float L) const {
+    std::vector<float> acc(x[0]);
+    for (size_t b = 0; b < count; b += block) Quantize(&acc, b, std::min(count, b + block), L);
+    for (int r = 1; r < n; r++) {
+      for (size_t i = 0; i < count; i++) acc[i] += x[r][i];
+      for (size_t b = 0; b < count; b += block) Quantize(&acc, b, std::min(count, b + block), L);
+    }
+    return acc;
+  }
+  std::vector<float> Exact() const {
+    std::vector<float> s(count, 0.0f);
+    for (int r = 0; r < n; r++)
+      for (size_t i = 0; i < count; i++) s[i] += x[r][i];
+    return s;
+  }
+  std::vector<float> Finish(std::vector<float> v) const {  // avg: scaled as the library does
+    if (op == ccAvg)
+      for (float& f : v) f *= 1.0f / static_cast<float>(n);
+    return v;
+  }
+};
+
+size_t Wrong(const std::vector<float>& got, const Model& m, const BoundParams& p, double* nmse = nullptr) {
+  const CodecCheck c = CheckCompressed(got.data(), got.size(), ccFloat32, m.op, m.n, m.seed, p);
+  if (nmse != nullptr) *nmse = Nmse(c.errSq, c.refSq);
+  return c.wrong;
+}
+
+BoundParams Bounds(ccCodec_t codec, int n) {
+  BoundParams p;
+  p.codec = codec;
+  p.nranks = n;
+  return p;
+}
+
+TEST(CodecBound, BlockQuantizedRingStaysInsideAndErrorsShow) {
+  for (int n : {2, 3, 5, 9}) {
+    for (int op : {ccSum, ccAvg}) {
+      const Model m(n, 3000, op, 11);
+      for (ccCodec_t codec : {ccCodecInt8, ccCodecInt4}) {
+        const BoundParams p = Bounds(codec, n);
+        std::vector<float> got = m.Finish(m.Ring(256, codec == ccCodecInt8 ? 127.0f : 7.0f));
+        double nmse = 0;
+        EXPECT_EQ(Wrong(got, m, p, &nmse), 0u) << CodecName(codec) << " n=" << n << " " << OpName(op);
+        EXPECT_GT(nmse, 0.0);
+        EXPECT_LT(nmse, codec == ccCodecInt8 ? 1e-3 : 0.2);
+        // A lost contribution (one rank's element missing) is far outside the int8 bound.
+        if (codec == ccCodecInt8) {
+          size_t i = 0;
+          while (fabsf(m.x[n - 1][i]) != 4) i++;  // bound at n = 9: about 9 * 0.5 * 36 / 127 = 1.3
+          got[i] -= m.x[n - 1][i] / (op == ccAvg ? n : 1);
+          EXPECT_EQ(Wrong(got, m, p), 1u) << " n=" << n << " " << OpName(op);
+        }
+        got[7] = NAN;
+        EXPECT_GE(Wrong(got, m, p), 1u);
+      }
+      const std::vector<float> exact = m.Finish(m.Exact());
+      double nmse = 1;
+      EXPECT_EQ(Wrong(exact, m, Bounds(ccCodecInt8, n), &nmse), 0u);
+      EXPECT_LT(nmse, 1e-12);  // avg: the float32 division
+    }
+  }
+  // The check uses the block maxima: one block off by twice the bound fails all its wrong elements only.
+  const Model m(4, 1024, ccSum, 3);
+  const BoundParams p = Bounds(ccCodecInt8, 4);
+  std::vector<float> got = m.Exact();
+  for (size_t i = 256; i < 512; i++) got[i] += 0.5f;  // bound: about 4 * 0.5 * 16 / 127 = 0.25
+  EXPECT_EQ(Wrong(got, m, p), 256u);
+  got = m.Exact();
+  for (size_t i = 256; i < 512; i++) got[i] += 0.2f;
+  EXPECT_EQ(Wrong(got, m, p), 0u);
+}
+
+TEST(CodecBound, SummableIsTightAndFp16Exact) {
+  for (int n : {2, 4, 7}) {
+    const Model m(n, 2048, ccSum, 5);
+    std::vector<float> got(m.count, 0.0f);
+    for (size_t b = 0; b < m.count; b += 256) {
+      float S = 0;
+      for (int r = 0; r < n; r++)
+        for (size_t i = b; i < b + 256; i++) S = std::max(S, fabsf(m.x[r][i]));
+      const float scale = S / 127.0f;
+      for (size_t i = b; i < b + 256; i++) {
+        int32_t q = 0;
+        for (int r = 0; r < n; r++) q += static_cast<int32_t>(nearbyintf(m.x[r][i] * (1.0f / scale)));
+        got[i] = static_cast<float>(q) * scale;
+      }
+    }
+    BoundParams p = Bounds(ccCodecSummable, n);
+    EXPECT_EQ(Wrong(got, m, p), 0u) << n;
+    got[100] += 1.0f;
+    EXPECT_EQ(Wrong(got, m, p), 1u) << n;
+    // Small integers are exact in half and bfloat16: any difference is wrong.
+    std::vector<float> exact = m.Exact();
+    exact[5] += 0.25f;
+    EXPECT_EQ(Wrong(exact, m, Bounds(ccCodecFp16, n)), 1u);
+    EXPECT_EQ(Wrong(m.Exact(), m, Bounds(ccCodecBf16, n)), 0u);
+  }
+}
+
+TEST(CodecBound, SparsifiersKeepTheirPromises) {
+  const int n = 4;
+  const Model m(n, 4096, ccSum, 9);
+  const std::vector<float> exact = m.Exact();
+  // randblock: a wrapping block of exact sums, zeros elsewhere.
+  std::vector<float> rb(m.count, 0.0f);
+  for (size_t k = 0; k < 64; k++) rb[(4070 + k) % m.count] = exact[(4070 + k) % m.count];
+  double nmse = 0;
+  EXPECT_EQ(Wrong(rb, m, Bounds(ccCodecRandBlock, n), &nmse), 0u);
+  EXPECT_GT(nmse, 0.9);
+  rb[3] = exact[3] + 1;
+  EXPECT_EQ(Wrong(rb, m, Bounds(ccCodecRandBlock, n)), exact[3] + 1 == 0 ? 0u : 1u);
+  // topk: each rank's 64 largest |x|, summed.
+  std::vector<float> tk(m.count, 0.0f);
+  for (int r = 0; r < n; r++) {
+    std::vector<size_t> idx(m.count);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + 64, idx.end(),
+                      [&](size_t a, size_t b) { return fabsf(m.x[r][a]) > fabsf(m.x[r][b]); });
+    for (size_t k = 0; k < 64; k++) tk[idx[k]] += m.x[r][idx[k]];
+  }
+  EXPECT_EQ(Wrong(tk, m, Bounds(ccCodecTopK, n)), 0u);
+  EXPECT_EQ(Wrong(exact, m, Bounds(ccCodecTopK, n)), 0u);  // every rank sending everything is a subset too
+  tk[0] = 17;                                               // more than 4 ranks x 4 can make
+  EXPECT_EQ(Wrong(tk, m, Bounds(ccCodecTopK, n)), 1u);
+  // sign: +-mean|x| per rank and block.
+  std::vector<float> sg(m.count, 0.0f);
+  double env = 0;
+  for (int r = 0; r < n; r++) {
+    float mean = 0;
+    for (size_t i = 0; i < 256; i++) mean += fabsf(m.x[r][i]);
+    mean /= 256;
+    env += mean;
+    for (size_t i = 0; i < 256; i++) sg[i] += m.x[r][i] < 0 ? -mean : mean;
+  }
+  EXPECT_EQ(Wrong(std::vector<float>(sg.begin(), sg.begin() + 256), Model(n, 256, ccSum, 9), Bounds(ccCodecSign, n)),
+            0u);
+  sg[1] = static_cast<float>(1.1 * env);
+  EXPECT_EQ(Wrong(std::vector<float>(sg.begin(), sg.begin() + 256), Model(n, 256, ccSum, 9), Bounds(ccCodecSign, n)),
+            1u);
+}
+
+TEST(CodecBound, HalfAndBfloat16Results) {
+  const int n = 5;
+  const Model m(n, 1024, ccAvg, 13);
+  const std::vector<float> ring = m.Finish(m.Ring(256, 127.0f));
+  std::vector<uint16_t> h(m.count), b(m.count);
+  for (size_t i = 0; i < m.count; i++) {
+    h[i] = FloatToHalf(ring[i]);
+    b[i] = FloatToBf16(ring[i]);
+  }
+  const BoundParams p = Bounds(ccCodecInt8, n);
+  EXPECT_EQ(CheckCompressed(h.data(), m.count, ccFloat16, ccAvg, n, 13, p).wrong, 0u);
+  EXPECT_EQ(CheckCompressed(b.data(), m.count, ccBfloat16, ccAvg, n, 13, p).wrong, 0u);
+  h[9] = 0x7e00;  // NaN
+  EXPECT_EQ(CheckCompressed(h.data(), m.count, ccFloat16, ccAvg, n, 13, p).wrong, 1u);
+}
+
+TEST(Report, CodecColumnsFollowWrong) {
+  Cell c;
+  c.valid = true;
+  c.timeUs = 1000;
+  c.algBw = 1.5;
+  c.busBw = 2.25;
+  c.checked = true;
+  c.ratio = 0.25390625;
+  c.nmse = 7.84e-05;
+  Cell unchecked = c;
+  unchecked.checked = false;
+  unchecked.ratio = NAN;
+  const RowKey key{4194304, 1048576, "float", "sum", -1};
+  EXPECT_EQ(FormatRow(key, c, unchecked, true),
+            "     4194304       1048576     float     sum      -1  1000.00    1.50    2.25       0  0.2539  7.84e-05"
+            "  1000.00    1.50    2.25    N/A     N/A       N/A");
+  EXPECT_EQ(FormatRow(key, c, Cell{}, true).substr(52 + 51), "      N/A     N/A     N/A     N/A     N/A       N/A");
+  // Each header column ends where its row field ends.
+  const std::string row = FormatRow(key, c, c, true), h1 = ColumnHeaderLine(1, true), h2 = ColumnHeaderLine(2, true);
+  for (const char* col : {"#wrong", "ratio", "nmse"}) {
+    const size_t end = h1.find(col) + strlen(col);
+    EXPECT_NE(row[end - 1], ' ') << col;
+    EXPECT_EQ(row[end], ' ') << col;
+  }
+  EXPECT_EQ(h1.size(), row.size() + 1);
+  EXPECT_EQ(h2.size(), h1.size());
+  EXPECT_NE(ColumnHeaderLine(0, true).find("out-of-place"), std::string::npos);
+  const CodecInfo info{"int8", 8, 256, 0.015625, "ef", "ring"};
+  EXPECT_EQ(JsonRow("all_reduce", 4, key, c, unchecked, &info),
+            "{\"collective\":\"all_reduce\",\"nranks\":4,\"size\":4194304,\"count\":1048576,\"type\":\"float\","
+            "\"redop\":\"sum\",\"root\":-1,\"codec\":\"int8\",\"bits\":8,\"block\":256,\"codec_ratio\":0.015625,"
+            "\"feedback\":\"ef\",\"algo\":\"ring\",\"out_of_place\":{\"time\":1000,\"alg_bw\":1.5,\"bus_bw\":2.25,"
+            "\"nwrong\":0,\"ratio\":0.25390625,\"nmse\":7.84e-05},\"in_place\":{\"time\":1000,\"alg_bw\":1.5,"
+            "\"bus_bw\":2.25,\"nwrong\":null,\"ratio\":null,\"nmse\":null}}");
+  // Without --codec nothing changes (the golden layout above).
+  EXPECT_EQ(FormatRow(key, c, c), FormatRow(key, c, c, false));
+  EXPECT_EQ(JsonRow("all_reduce", 4, key, c, c).find("ratio"), std::string::npos);
 }
 
 }  // namespace

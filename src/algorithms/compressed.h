@@ -1,5 +1,5 @@
 // compressed.h — schedules of ccAllreduceCompressed over fp32 working buffers. The codec layer
-// (src/codecs/compressed_allreduce.cc) prepares the inputs (error feedback, type conversion) and
+// (src/core/compressed_allreduce.cc) prepares the inputs (error feedback, type conversion) and
 // finishes the output; these only move and reduce compressed blocks. All ranks end with bitwise
 // identical `out`.
 #pragma once
