@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "algorithms/compressed.h"
@@ -58,6 +59,17 @@ ccResult_t RoundTrip(const ccCodec_v1_t& codec, ccCodecParams_v1_t p, const floa
   if (rc == ccCodecOk) rc = codec.decompress(&p, buf.data(), wrote, out, n);
   return rc == ccCodecOk ? ccSuccess : SetError(ccInternalError, "codec %s: local round trip failed (%d)", codec.name, rc);
 }
+
+// Uninitialised float scratch (a zeroed std::vector would write every byte once more).
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(size_t n) : p_(n ? new float[n] : nullptr) {}
+  float* get() const { return p_.get(); }
+
+ private:
+  std::unique_ptr<float[]> p_;
+};
 
 struct CallPlan {
   const ccCompressConfig_t& cfg;
@@ -146,30 +158,45 @@ ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t
   h.param = Mix64(ConfigHash(c) ^ Mix64(c.key) ^ Mix64(ks.totalCalls));
   CC_CHECK(CheckOpHeader(*comm, h));
   uint64_t sentBefore = comm->bytesSent.load();
-  std::vector<float> g(count), p, out(count), transmitted;
-  ToFloat(sendbuff, type, count, g.data());
+  // fp32 buffers are used in place (no copies); other types are converted to and from fp32 scratch.
+  // Scratch lives for the call only, so the memory a communicator keeps is just its residuals.
+  bool f32 = type == ccFloat32;
+  Scratch gBuf(f32 ? 0 : count), outBuf(f32 ? 0 : count), p, transmitted;
+  const float* g = f32 ? static_cast<const float*>(sendbuff) : gBuf.get();
+  float* out = f32 ? static_cast<float*>(recvbuff) : outBuf.get();
+  if (!f32) ToFloat(sendbuff, type, count, gBuf.get());
   Residual* residual = nullptr;
   if (c.feedback != ccFeedbackNone) {
     CC_CHECK(comm->residuals->Get(key, count, FormatOf(c), &residual));
-    p.resize(count);
-    residual->AddFeedback(g.data(), count, p.data());
-    transmitted.resize(count);
+    bool sketch = c.feedback == ccFeedbackConef && c.residualCodec == ccResidualSketch;
+    if (f32 && sketch && sendbuff == recvbuff) {  // the sketch update reads g after the output replaced it
+      gBuf = Scratch(count);
+      memcpy(gBuf.get(), g, count * sizeof(float));
+      g = gBuf.get();
+    }
+    p = Scratch(count);
+    transmitted = Scratch(count);
+    residual->AddFeedback(g, count, p.get());
   }
-  const float* pin = residual ? p.data() : g.data();
+  const float* pin = residual ? p.get() : g;
   // The stream must be equal on every rank: a key derived from a buffer address is not, so it stays out.
   CallPlan cp{c, key, Mix64(c.key ^ Mix64(count) ^ Mix64(ks.totalCalls))};
-  CC_CHECK(RunCodec(comm, cp, pin, out.data(), count, transmitted.empty() ? nullptr : transmitted.data(), residual));
+  double nmse = residual ? 0.0 : EstimateNmse(comm, cp, pin, count);  // before `out` may overwrite pin
+  CC_CHECK(RunCodec(comm, cp, pin, out, count, transmitted.get(), residual));
   if (op == ccAvg) {
     float inv = 1.0f / static_cast<float>(comm->nranks);
-    for (float& v : out) v *= inv;
+    for (size_t i = 0; i < count; ++i) out[i] *= inv;
   }
-  FromFloat(out.data(), type, count, recvbuff);
-  if (residual) residual->Update(g.data(), p.data(), transmitted.data(), count);
+  if (!f32) FromFloat(out, type, count, recvbuff);
+  if (residual) {
+    nmse = Nmse(pin, transmitted.get(), count);
+    residual->Update(g, p.get(), transmitted.get(), count);
+  }
   ccCompressStats_t& st = ks.stats;
   st.calls++;
   st.bytesIn += count * TypeSize(type);
   st.bytesWire += comm->bytesSent.load() - sentBefore;
-  st.nmse = residual ? Nmse(pin, transmitted.data(), count) : EstimateNmse(comm, cp, pin, count);
+  st.nmse = nmse;
   st.residualNorm = residual ? residual->Norm() : 0.0;
   return ccSuccess;
 }
