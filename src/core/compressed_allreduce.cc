@@ -147,16 +147,23 @@ double EstimateNmse(ccComm* comm, const CallPlan& cp, const float* p, size_t cou
   return Nmse(p, t.data(), n);
 }
 
-ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t count, ccDataType_t type, ccRedOp_t op,
-                      const ccCompressConfig_t& c, uint64_t key, ccComm::KeyStats& ks) {
+// Checks with both ring neighbours that the call matches: collective, count, type, op, every codec
+// setting, the explicit key and the key's call number (a rank that skipped a call is caught).
+ccResult_t CheckCall(ccComm* comm, CollType coll, size_t count, ccDataType_t type, ccRedOp_t op,
+                     const ccCompressConfig_t& c, const ccComm::KeyStats& ks) {
   OpHeader h{};
-  h.coll = static_cast<uint32_t>(CollType::kCompressed);
+  h.coll = static_cast<uint32_t>(coll);
   h.count = count;
   h.type = type;
   h.op = op;
   h.seq = comm->opSeq++;
   h.param = Mix64(ConfigHash(c) ^ Mix64(c.key) ^ Mix64(ks.totalCalls));
-  CC_CHECK(CheckOpHeader(*comm, h));
+  return CheckOpHeader(*comm, h);
+}
+
+ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t count, ccDataType_t type, ccRedOp_t op,
+                      const ccCompressConfig_t& c, uint64_t key, ccComm::KeyStats& ks) {
+  CC_CHECK(CheckCall(comm, CollType::kCompressed, count, type, op, c, ks));
   uint64_t sentBefore = comm->bytesSent.load();
   // fp32 buffers are used in place (no copies); other types are converted to and from fp32 scratch.
   // Scratch lives for the call only, so the memory a communicator keeps is just its residuals.
@@ -236,14 +243,7 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
     bool bypass = ks.totalCalls < static_cast<uint64_t>(c.warmupCalls) || count < c.minCount;
     ccResult_t res = ccSuccess;
     if (bypass) {  // warm-up and small calls: exact, and no residual is created
-      OpHeader h{};
-      h.coll = static_cast<uint32_t>(CollType::kAllReduce);
-      h.count = count;
-      h.type = datatype;
-      h.op = op;
-      h.seq = comm->opSeq++;
-      h.param = Mix64(ConfigHash(c) ^ Mix64(c.key) ^ Mix64(ks.totalCalls));
-      res = CheckOpHeader(*comm, h);
+      res = CheckCall(comm, CollType::kAllReduce, count, datatype, op, c, ks);
       if (res == ccSuccess) res = RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
     } else {
       res = Compressed(comm, sendbuff, recvbuff, count, datatype, op, c, key, ks);

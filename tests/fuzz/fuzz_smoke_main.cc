@@ -7,8 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "algorithms/compressed.h"
-#include "codecs/codec_registry.h"
+#include "fuzz_params.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
@@ -19,16 +18,8 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> in(8);
     for (auto& b : in) b = static_cast<uint8_t>(rng());
     if (it % 2 == 0) {  // a valid message for those parameters, then a few flipped bytes or a cut
-      static const ccCodec_t kCodecs[] = {ccCodecInt8, ccCodecInt4, ccCodecFp16, ccCodecBf16, ccCodecSign, ccCodecTopK};
-      conccl::CompressedPlan plan;
-      plan.codec = conccl::BuiltinCodec(kCodecs[in[0] % 6]);
-      size_t count = 1 + (static_cast<size_t>(in[1]) | static_cast<size_t>(in[2]) << 8) % 5000;
-      plan.blockSize = 32u << (in[3] % 8);
-      plan.params.blockSize = static_cast<uint32_t>(plan.blockSize);
-      plan.params.bits = in[0] % 6 == 1 ? 4 : 8;
-      plan.params.stochastic = in[4] & 1;
-      plan.params.ratio = static_cast<float>(1 + in[5] % 100) / 100.0f;
-      plan.params.seed = in[6];
+      size_t count = 0;
+      conccl::CompressedPlan plan = conccl::FuzzPlan(in.data(), &count);
       std::vector<float> x(count);
       for (auto& v : x) v = static_cast<float>(static_cast<int64_t>(rng() % 2001) - 1000) / 37.0f;
       std::vector<uint8_t> msg;
