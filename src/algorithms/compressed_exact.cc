@@ -26,17 +26,15 @@ ccResult_t SummableAllReduce(Links& links, const SummableParams& sp, const float
   int n = links.NRanks();
   size_t B = sp.blockSize, nb = (count + B - 1) / B;
   std::vector<float> scale(nb);
-  bool anyNonFinite = false;
   for (size_t b = 0; b < nb; ++b) {
     float m = 0;
     for (size_t i = b * B; i < std::min(count, (b + 1) * B); ++i) {
       float a = std::fabs(p[i]);
-      if (!(a <= 3.4028235e38f)) a = INFINITY, anyNonFinite = true;
+      if (!(a <= 3.4028235e38f)) a = INFINITY;  // NaN or Inf: the block's shared scale becomes NaN below
       m = std::max(m, a);
     }
     scale[b] = m;
   }
-  (void)anyNonFinite;
   CC_CHECK(RingAllReduce(links, scale.data(), scale.data(), nb, ccFloat32, ccMax));
   int headroom = 0;
   while ((1 << headroom) < n) ++headroom;
