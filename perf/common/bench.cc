@@ -260,6 +260,38 @@ void PrintRow(RankCtx* c, const Step& st, const Cell& oop, const Cell& ip) {
   }
 }
 
+// Number of sizes one sweep visits (the size loop of TimeTest), at most kMaxCounted.
+int SizeCount(const Options& o) {
+  constexpr int kMaxCounted = 100000000;
+  int n = 0;
+  for (size_t size = o.minBytes; size <= o.maxBytes && n < kMaxCounted;) {
+    n++;
+    const size_t next = o.stepFactor > 1 ? size * o.stepFactor : size + o.stepBytes;
+    if (next <= size) break;
+    size = next;
+  }
+  return n;
+}
+
+// The progress line (global rank 0, stderr a terminal): "[k/N] prog size bytes type op" while row k is
+// measured, erased ("\r" + erase to end of line) before the row is printed, so that a table on the same
+// terminal stays clean and nothing is left behind.
+void ShowProgress(RankCtx* c, const Step& st) {
+  if (c->rank != 0 || !c->sh->progress) return;
+  Shared* sh = c->sh;
+  fprintf(stderr, "\r\033[K[%d/%d] %s %zu bytes %s %s", sh->progressDone + 1, sh->progressTotal, sh->prog.c_str(),
+          StepBytes(st), TypeName(st.type), OpName(st.op));
+  if (st.root >= 0) fprintf(stderr, " root %d", st.root);
+  fflush(stderr);
+}
+
+void ClearProgress(RankCtx* c) {
+  if (c->rank != 0 || !c->sh->progress) return;
+  fputs("\r\033[K", stderr);
+  fflush(stderr);
+  c->sh->progressDone++;
+}
+
 // nccl-tests' TimeTest: warm up at the largest and smallest size, then sweep.
 void TimeTest(RankCtx* c, ccDataType_t type, int op, int root) {
   const Options& o = c->sh->opt;
@@ -270,10 +302,12 @@ void TimeTest(RankCtx* c, ccDataType_t type, int op, int root) {
   for (int w = 0; w < o.warmupIters; w++) StartColl(c, small, false, w);
   for (size_t size = o.minBytes; size <= o.maxBytes;) {
     const Step st = MakeStep(c, type, op, root, size);
+    ShowProgress(c, st);
     const Cell oop = BenchTime(c, st, false);
     const Cell ip = c->sh->test->inPlace ? BenchTime(c, st, true) : Cell{};
     Account(c, oop);
     Account(c, ip);
+    ClearProgress(c);
     if (c->rank == 0) PrintRow(c, st, oop, ip);
     const size_t next = o.stepFactor > 1 ? size * o.stepFactor : size + o.stepBytes;
     if (next <= size) break;
@@ -377,10 +411,17 @@ int RunRank(RankCtx* c) {
       for (int r = 0; r < sh->nranks; r++) roots.push_back(r);
     }
   }
-  for (int cycle = 0; o.runCycles == 0 || cycle < o.runCycles; cycle++)
+  if (c->rank == 0) {  // only global rank 0 touches the progress fields
+    const int rows = SizeCount(o) * static_cast<int>(o.types.size() * ops.size() * roots.size());
+    c->sh->progressTotal = rows * std::max(o.runCycles, 1);  // -N 0 (forever): counts each cycle
+    c->sh->progress = rows > 1 && isatty(STDERR_FILENO) == 1;
+  }
+  for (int cycle = 0; o.runCycles == 0 || cycle < o.runCycles; cycle++) {
+    if (c->rank == 0 && o.runCycles == 0) c->sh->progressDone = 0;
     for (ccDataType_t type : o.types)
       for (int op : ops)
         for (int root : roots) TimeTest(c, type, op, root);
+  }
   if (c->rank == 0) PrintFooter(c);
   free(c->sendBase);
   free(c->recvBase);

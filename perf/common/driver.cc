@@ -33,6 +33,7 @@ void AbortAll(Shared* sh) {
 
 void ReportFailure(RankCtx* c, const char* what, const char* file, int line, ccResult_t r, const std::string& msg) {
   if (!c->sh->failed.exchange(true)) {
+    if (c->sh->progress) fputs("\r\033[K", stderr);  // the message replaces the progress line
     fprintf(stderr, "%s: Test ConCCL failure %s:%d '%s : %s' (rank %d, %s)\n", c->sh->host.c_str(), FileBase(file), line,
             ccGetErrorString(r), msg.c_str(), c->rank, what);
     fflush(stderr);
@@ -108,6 +109,7 @@ class Watchdog {
         line = c->callLine;
       }
       if (!sh_->failed.exchange(true)) {
+        if (sh_->progress) fputs("\r\033[K", stderr);
         fprintf(stderr, "%s: Test timeout (%ds) %s:%d (rank %d)\n", sh_->host.c_str(), seconds_, file.c_str(), line,
                 c->rank);
         fflush(stderr);

@@ -33,6 +33,10 @@ struct Shared {
   FILE* json = nullptr;          // global rank 0 only
   CompressedRunFn compressed = nullptr;  // all_reduce_perf: issues ccAllreduceCompressed
   ccCompressConfig_t codecConfig{};      // --codec: the flags over ccCompressConfigInit (key set per call)
+  // Progress line on stderr (global rank 0 only, when stderr is a terminal and a sweep has several rows).
+  std::atomic<bool> progress{false};     // read by any thread that reports a failure
+  int progressDone = 0;                  // rows finished in this cycle
+  int progressTotal = 0;                 // rows of one cycle
 };
 
 // Thrown inside a rank thread after the failure was reported; unwinds the rank.

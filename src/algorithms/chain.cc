@@ -6,7 +6,7 @@
 #include "algorithms/primitives.h"
 #include "algorithms/schedules.h"
 #include "common/result.h"
-#include "kernels/cpu/reduce.h"
+#include "common/types.h"
 
 namespace conccl {
 namespace {
@@ -91,10 +91,10 @@ ccResult_t ChainReduce(Links& links, const void* sendbuff, void* recvbuff, size_
     char* slot = slots[k % kWindow].data();
     const char* mine = in + k * ce * es;
     if (r == root) {
-      ReduceInto(out + k * ce * es, slot, mine, elems(k), type, op);
-      if (op == ccAvg) DivideInPlace(out + k * ce * es, elems(k), type, n);
+      links.Reduce(out + k * ce * es, slot, mine, elems(k), type, op);
+      if (op == ccAvg) links.Divide(out + k * ce * es, elems(k), type, n);
     } else {
-      ReduceInto(slot, slot, mine, elems(k), type, op);
+      links.Reduce(slot, slot, mine, elems(k), type, op);
       CC_CHECK(sends.Post(next, kChanChain, slot, elems(k) * es, &slotSend[k % kWindow]));
     }
     if (k + kWindow < K) CC_CHECK(post(k + kWindow));

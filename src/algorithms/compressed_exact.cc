@@ -8,7 +8,7 @@
 #include "algorithms/schedules.h"
 #include "common/result.h"
 #include "kernels/cpu/quantize.h"
-#include "kernels/cpu/reduce.h"
+#include "common/types.h"
 
 namespace conccl {
 

@@ -6,7 +6,7 @@
 #include "algorithms/primitives.h"
 #include "algorithms/schedules.h"
 #include "common/result.h"
-#include "kernels/cpu/reduce.h"
+#include "common/types.h"
 
 namespace conccl {
 namespace {
@@ -90,10 +90,10 @@ ccResult_t RingReduceScatter(Links& links, const void* sendbuff, void* recvbuff,
     if (got != elems(k) * es) return SetError(ccRemoteError, "reduce-scatter: short chunk from rank %d", prev);
     char* slot = slots[m % kWindow].data();
     if (m / K == static_cast<size_t>(n - 2)) {
-      ReduceInto(out + k * ce * es, slot, input(seg, k), elems(k), type, op);
-      if (op == ccAvg) DivideInPlace(out + k * ce * es, elems(k), type, n);
+      links.Reduce(out + k * ce * es, slot, input(seg, k), elems(k), type, op);
+      if (op == ccAvg) links.Divide(out + k * ce * es, elems(k), type, n);
     } else {
-      ReduceInto(slot, slot, input(seg, k), elems(k), type, op);
+      links.Reduce(slot, slot, input(seg, k), elems(k), type, op);
       CC_CHECK(sends.Post(next, kChanRing, slot, elems(k) * es, &slotSend[m % kWindow]));
     }
     if (m + kWindow < total) CC_CHECK(post(m + kWindow));

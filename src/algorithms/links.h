@@ -37,6 +37,10 @@ class Links {
   virtual ccResult_t WaitForProgress() = 0;
   // Fails and releases a request that will not be waited for (error paths).
   virtual void Drop(Request* req) = 0;
+  // Local arithmetic, done by whatever kernels serve the buffers (CPU here): dst = a op b elementwise
+  // (ccAvg reduces as sum), and data /= divisor (the last step of ccAvg).
+  virtual void Reduce(void* dst, const void* a, const void* b, size_t count, ccDataType_t type, ccRedOp_t op) = 0;
+  virtual void Divide(void* data, size_t count, ccDataType_t type, int divisor) = 0;
 };
 
 }  // namespace conccl

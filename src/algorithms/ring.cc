@@ -13,7 +13,7 @@
 #include "algorithms/primitives.h"
 #include "algorithms/schedules.h"
 #include "common/result.h"
-#include "kernels/cpu/reduce.h"
+#include "common/types.h"
 
 namespace conccl {
 namespace {
@@ -108,8 +108,8 @@ class RingAllReduceRun {
       return SetError(ccRemoteError, "ring all-reduce: rank %d sent %zu bytes, expected %zu", prev_, got, cnt * es_);
     size_t step = m / P_.K;
     if (IsReduceStep(m)) {
-      ReduceInto(recv_ + start * es_, slots_[m % kWindow].data(), send_ + start * es_, cnt, type_, op_);
-      if (step == static_cast<size_t>(n_ - 2) && op_ == ccAvg) DivideInPlace(recv_ + start * es_, cnt, type_, n_);
+      L_.Reduce(recv_ + start * es_, slots_[m % kWindow].data(), send_ + start * es_, cnt, type_, op_);
+      if (step == static_cast<size_t>(n_ - 2) && op_ == ccAvg) L_.Divide(recv_ + start * es_, cnt, type_, n_);
       return SendChunk(recv_, seg, k, start, cnt);
     }
     if (step - (n_ - 1) < static_cast<size_t>(n_ - 2)) return SendChunk(recv_, seg, k, start, cnt);

@@ -17,7 +17,7 @@
 #include "algorithms/primitives.h"
 #include "algorithms/schedules.h"
 #include "common/result.h"
-#include "kernels/cpu/reduce.h"
+#include "common/types.h"
 
 namespace conccl {
 namespace {
@@ -118,7 +118,7 @@ class TreeHalf {
     size_t n = Elems(k);
     const char* acc = In(k);
     for (size_t c = 0; c < children_.size(); ++c) {
-      ReduceInto(Out(k), acc, slots_[c][k % kWindow].data(), n, type_, op_);
+      L_.Reduce(Out(k), acc, slots_[c][k % kWindow].data(), n, type_, op_);
       acc = Out(k);
       childRecvs_[c].pop_front();
     }
@@ -130,7 +130,7 @@ class TreeHalf {
       return ccSuccess;
     }
     if (acc != Out(k)) memcpy(Out(k), acc, n * es_);
-    if (op_ == ccAvg) DivideInPlace(Out(k), n, type_, L_.NRanks());
+    if (op_ == ccAvg) L_.Divide(Out(k), n, type_, L_.NRanks());
     return SendDown(k);
   }
 

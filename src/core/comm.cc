@@ -6,6 +6,7 @@
 
 #include "common/result.h"
 #include "common/socket.h"
+#include "kernels/cpu/reduce.h"
 
 using conccl::Request;
 using conccl::RequestState;
@@ -68,6 +69,14 @@ void ccComm::Drop(Request* req) {
   }
   std::lock_guard<std::mutex> lock(orphanMu);
   orphans.push_back(req);  // a transport may still touch it until shutdown
+}
+
+void ccComm::Reduce(void* dst, const void* a, const void* b, size_t count, ccDataType_t type, ccRedOp_t op) {
+  conccl::ReduceInto(dst, a, b, count, type, op);
+}
+
+void ccComm::Divide(void* data, size_t count, ccDataType_t type, int divisor) {
+  conccl::DivideInPlace(data, count, type, divisor);
 }
 
 void ccComm::BeginCall() {

@@ -80,6 +80,8 @@ struct ccComm : public conccl::Links {
   ccResult_t Test(conccl::Request* req, bool* done, size_t* bytes) override;
   ccResult_t WaitForProgress() override;
   void Drop(conccl::Request* req) override;
+  void Reduce(void* dst, const void* a, const void* b, size_t count, ccDataType_t type, ccRedOp_t op) override;
+  void Divide(void* data, size_t count, ccDataType_t type, int divisor) override;
 
   // Starts a call: resets the no-progress timer.
   void BeginCall();

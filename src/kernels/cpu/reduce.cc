@@ -70,16 +70,6 @@ void HalfDiv(uint16_t* p, size_t n, int d) {
 
 }  // namespace
 
-size_t TypeSize(ccDataType_t type) {
-  switch (static_cast<int>(type)) {
-    case ccInt8: case ccUint8: return 1;
-    case ccFloat16: case ccBfloat16: case kTypeInt16Internal: return 2;
-    case ccInt32: case ccUint32: case ccFloat32: return 4;
-    case ccInt64: case ccUint64: case ccFloat64: return 8;
-    default: return 0;
-  }
-}
-
 void ReduceInto(void* dst, const void* a, const void* b, size_t count, ccDataType_t type, ccRedOp_t op) {
   switch (op) {
     case ccSum: case ccAvg: Dispatch<Sum>(dst, a, b, count, type); break;

@@ -7,14 +7,11 @@
 
 #include <cstddef>
 
+#include "common/types.h"
 #include "conccl.h"
 
 namespace conccl {
 
-// An internal 16-bit integer type (not part of the public enum), used by the summable codec's wire.
-constexpr ccDataType_t kTypeInt16Internal = static_cast<ccDataType_t>(15);  // within the enum's value range
-
-size_t TypeSize(ccDataType_t type);  // 0 for an invalid type
 
 void ReduceInto(void* dst, const void* a, const void* b, size_t count, ccDataType_t type, ccRedOp_t op);
 
