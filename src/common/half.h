@@ -22,7 +22,7 @@ inline float HalfToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t man = h & 0x3ff;
-  if (exp == 0x1f) return BitsToFloat(sign | 0x7f800000u | (man << 13));  // inf / nan
+  if (exp == 0x1f) return BitsToFloat(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0u));  // inf / quiet nan
   if (exp == 0) {
     if (man == 0) return BitsToFloat(sign);
     // subnormal: value = man * 2^-24
@@ -36,7 +36,8 @@ inline uint16_t FloatToHalf(float f) {
   uint32_t x = FloatToBits(f);
   uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
   uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) return sign | (absx > 0x7f800000u ? 0x7e00 : 0x7c00);  // nan / inf
+  // nan: quieted, payload truncated (what F16C's vcvtps2ph does, so both paths give the same bits) / inf
+  if (absx >= 0x7f800000u) return sign | (absx > 0x7f800000u ? (0x7e00 | ((absx >> 13) & 0x3ff)) : 0x7c00);
   if (absx >= 0x477ff000u) return sign | 0x7c00;  // rounds to >= 65520: overflow to inf
   if (absx < 0x38800000u) {                       // below 2^-14: subnormal half (or zero)
     // scale so that the half subnormal unit (2^-24) becomes 1, then round to nearest even

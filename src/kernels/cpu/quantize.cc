@@ -1,6 +1,8 @@
 // quantize.cc — see quantize.h.
 #include "kernels/cpu/quantize.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -194,10 +196,34 @@ double QuantizeErrorBound(const QuantParams& p, const float* in, size_t count) {
   return worst * (1.0 + 1e-6);
 }
 
-CC_HOT void FloatToHalfArray(const float* in, size_t n, uint16_t* out) {
+// float16 conversions: F16C instructions where the CPU has them (same bits as the software path: round to
+// nearest even, NaN quieted with its payload truncated), else the software conversion.
+namespace {
+bool HasF16c() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  return yes;
+}
+__attribute__((target("avx2,f16c"))) void FloatToHalfF16c(const float* in, size_t n, uint16_t* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) out[i] = FloatToHalf(in[i]);
+}
+__attribute__((target("avx2,f16c"))) void HalfToFloatF16c(const uint16_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  for (; i < n; ++i) out[i] = HalfToFloat(in[i]);
+}
+}  // namespace
+
+void FloatToHalfArray(const float* in, size_t n, uint16_t* out) {
+  if (HasF16c()) return FloatToHalfF16c(in, n, out);
   for (size_t i = 0; i < n; ++i) out[i] = FloatToHalf(in[i]);
 }
-CC_HOT void HalfToFloatArray(const uint16_t* in, size_t n, float* out) {
+void HalfToFloatArray(const uint16_t* in, size_t n, float* out) {
+  if (HasF16c()) return HalfToFloatF16c(in, n, out);
   for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(in[i]);
 }
 CC_HOT void FloatToBf16Array(const float* in, size_t n, uint16_t* out) {
