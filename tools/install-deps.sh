@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libgtest-dev libgmock-dev googletest libbenchmark-dev)
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(openmpi-bin libopenmpi-dev libgloo-dev iproute2 iperf3 python3)
+  pkgs+=(openmpi-bin libopenmpi-dev libgloo-dev iproute2 iperf3 python3 python3-matplotlib)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 // quantize.cc — see quantize.h.
 #include "kernels/cpu/quantize.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -200,7 +201,10 @@ double QuantizeErrorBound(const QuantParams& p, const float* in, size_t count) {
 // nearest even, NaN quieted with its payload truncated), else the software conversion.
 namespace {
 bool HasF16c() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  static const bool yes = [] {  // CPUID leaf 1, ECX bit 29 (clang's builtin does not know "f16c")
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+  }();
   return yes;
 }
 __attribute__((target("avx2,f16c"))) void FloatToHalfF16c(const float* in, size_t n, uint16_t* out) {
