@@ -2,7 +2,7 @@
 # install-deps.sh — installs, with apt-get, the Debian 12 packages ConCCL's build, tests and benchmarks use,
 # skipping those already present. Runs as root, or through sudo when available.
 #   tools/install-deps.sh            build + test dependencies
-#   tools/install-deps.sh --bench    also Open MPI, Gloo, iproute2 and iperf3 for the baseline benchmarks
+#   tools/install-deps.sh --bench    also Open MPI, Gloo, iproute2, iperf3 and matplotlib for the benchmarks and plots
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libgtest-dev libgmock-dev googletest libbenchmark-dev)
 if [[ "${1:-}" == "--bench" ]]; then
