@@ -2,6 +2,7 @@
 // integers (see compressed.h). Both reuse the uncompressed ring, so every rank gets identical bits.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "algorithms/compressed.h"
@@ -21,6 +22,45 @@ ccResult_t RandomBlockAllReduce(Links& links, const float* p, float* out, size_t
   return ccSuccess;
 }
 
+namespace {
+
+// Quantizes p on the agreed per-block steps into T integers, sums them exactly with the ring, and scales
+// back. The common case (nearest rounding, normal step) is a branch-free loop the compiler vectorizes.
+template <typename T>
+ccResult_t SummableRing(Links& links, const SummableParams& sp, const float* p, float* out, size_t count,
+                        float* transmitted, const std::vector<float>& step, float levels, ccDataType_t wire) {
+  size_t B = sp.blockSize;
+  std::unique_ptr<T[]> q(new T[count]);
+  for (size_t b = 0, nb = step.size(); b < nb; ++b) {
+    size_t lo = b * B, hi = std::min(count, lo + B);
+    float s = step[b];
+    float inv = s > 0 && std::isfinite(s) ? 1.0f / s : 0.0f;
+    if (!std::isfinite(s)) {
+      for (size_t i = lo; i < hi; ++i) q[i] = 0;
+    } else if (!sp.stochastic && !std::isinf(inv)) {
+      for (size_t i = lo; i < hi; ++i) {
+        float v = p[i] * inv;
+        v = v < levels ? (v > -levels ? v : -levels) : levels;
+        q[i] = static_cast<T>((v + 12582912.0f) - 12582912.0f);  // round half to even (|v| < 2^22)
+      }
+    } else {  // stochastic rounding, or a subnormal step whose reciprocal overflows
+      for (size_t i = lo; i < hi; ++i) {
+        float v = std::isinf(inv) ? p[i] / s : p[i] * inv;
+        float r = sp.stochastic ? std::floor(v + CounterUniform(sp.seed, sp.stream, i)) : std::nearbyint(v);
+        q[i] = static_cast<T>(std::min(levels, std::max(-levels, r)));
+      }
+    }
+    if (transmitted)
+      for (size_t i = lo; i < hi; ++i) transmitted[i] = static_cast<float>(q[i]) * s;
+  }
+  CC_CHECK(RingAllReduce(links, q.get(), q.get(), count, wire, ccSum));
+  for (size_t b = 0, nb = step.size(); b < nb; ++b)
+    for (size_t i = b * B, hi = std::min(count, (b + 1) * B); i < hi; ++i) out[i] = static_cast<float>(q[i]) * step[b];
+  return ccSuccess;
+}
+
+}  // namespace
+
 ccResult_t SummableAllReduce(Links& links, const SummableParams& sp, const float* p, float* out, size_t count,
                              float* transmitted) {
   int n = links.NRanks();
@@ -38,30 +78,12 @@ ccResult_t SummableAllReduce(Links& links, const SummableParams& sp, const float
   CC_CHECK(RingAllReduce(links, scale.data(), scale.data(), nb, ccFloat32, ccMax));
   int headroom = 0;
   while ((1 << headroom) < n) ++headroom;
-  int64_t levels = (int64_t(1) << (sp.bits - 1)) - 1;
-  bool narrow = static_cast<int>(sp.bits) + headroom <= 16;
-  std::vector<int16_t> q16(narrow ? count : 0);
-  std::vector<int32_t> q32(narrow ? 0 : count);
-  for (size_t b = 0; b < nb; ++b) {
-    float s = std::isfinite(scale[b]) ? scale[b] / static_cast<float>(levels) : NAN;  // NaN/Inf block: NaN
-    scale[b] = s;
-    float inv = s > 0 && std::isfinite(s) ? 1.0f / s : 0.0f;
-    bool divide = std::isinf(inv);  // subnormal scale: 1/s overflows
-    for (size_t i = b * B; i < std::min(count, (b + 1) * B); ++i) {
-      float v = divide ? p[i] / s : p[i] * inv;
-      float r = sp.stochastic ? std::floor(v + CounterUniform(sp.seed, sp.stream, i)) : std::nearbyint(v);
-      r = std::min<float>(static_cast<float>(levels), std::max<float>(-static_cast<float>(levels), r));
-      if (!std::isfinite(s)) r = 0;
-      if (narrow) q16[i] = static_cast<int16_t>(r);
-      else q32[i] = static_cast<int32_t>(r);
-      if (transmitted) transmitted[i] = r * s;
-    }
-  }
-  if (narrow) CC_CHECK(RingAllReduce(links, q16.data(), q16.data(), count, kTypeInt16Internal, ccSum));
-  else CC_CHECK(RingAllReduce(links, q32.data(), q32.data(), count, ccInt32, ccSum));
-  for (size_t i = 0; i < count; ++i)
-    out[i] = static_cast<float>(narrow ? q16[i] : q32[i]) * scale[i / B];
-  return ccSuccess;
+  float levels = static_cast<float>((int64_t(1) << (sp.bits - 1)) - 1);
+  for (size_t b = 0; b < nb; ++b)  // a NaN/Inf block gets a NaN step: it decodes to NaN, and only there
+    scale[b] = std::isfinite(scale[b]) ? scale[b] / levels : NAN;
+  if (static_cast<int>(sp.bits) + headroom <= 16)
+    return SummableRing<int16_t>(links, sp, p, out, count, transmitted, scale, levels, kTypeInt16Internal);
+  return SummableRing<int32_t>(links, sp, p, out, count, transmitted, scale, levels, ccInt32);
 }
 
 }  // namespace conccl
