@@ -28,6 +28,8 @@ const std::vector<EnvVarInfo>& EnvRegistry() {
       {"CONCCL_SHM_SPIN", "2000", "polls before a shared-memory wait sleeps on its futex"},
       {"CONCCL_RESIDUAL_MAX_BYTES", "0", "cap on error-feedback residual memory per communicator (0 = none); LRU keys are evicted"},
       {"CONCCL_CODEC_PLUGIN", "", "codec plugin (name -> libconccl-codec-<name>.so, or a path) for ccCodecPlugin without codecName"},
+      {"CONCCL_NCCL_COMPRESS", "", "NCCL shim: compress matching ncclAllReduce calls, e.g. codec=int8,feedback=ef,min_bytes=1M"},
+      {"CONCCL_NCCL_FORWARD", "", "NCCL shim: path of the real libnccl.so.2 that serves every call not compressed"},
       {"CONCCL_RANK", "", "this process's rank, for ccCommInitFromEnv"},
       {"CONCCL_NRANKS", "", "number of ranks, for ccCommInitFromEnv"},
       {"CONCCL_ROOT", "", "host:port of rank 0's rendezvous listener, for ccCommInitFromEnv"},
