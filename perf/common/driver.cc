@@ -1,6 +1,7 @@
 // driver.cc — process-level part of the perf tools: flags, how ranks are created (threads, or one process
 // per rank under a launcher through ccCommInitFromEnv), failure handling, -T timeouts, exit status.
 #include "driver.h"
+#include "mpi_bootstrap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,8 +210,13 @@ int Main(int argc, char** argv, const CollTest& test, CompressedRunFn compressed
   ccUniqueId id;
   memset(&id, 0, sizeof(id));
   ccResult_t r = ccSuccess;
+  MpiSession mpi;
   if (LaunchedAsRank()) {
-    if ((r = ccCommInitFromEnv(&procComm, nullptr)) != ccSuccess) return Fail(sh, "ccCommInitFromEnv", r);
+    if (mpi.Start(&procComm, &r)) {
+      if (r != ccSuccess) return Fail(sh, "ccCommInitRank (MPI bootstrap)", r);
+    } else if ((r = ccCommInitFromEnv(&procComm, nullptr)) != ccSuccess) {
+      return Fail(sh, "ccCommInitFromEnv", r);
+    }
     ccCommCount(procComm, &sh.nProcs);
     ccCommUserRank(procComm, &sh.procRank);
     if (nThreads > 1) {  // the threads of all processes join one communicator of nProcs * nThreads ranks
