@@ -210,7 +210,39 @@ NCCL_SHIM_API(ncclResult_t, AlltoAll,
 }
 
 // Gather and Scatter: nranks point-to-point transfers in one group, the root's own block included (as a
-// send to itself, allowed inside a group) unless the call is in place.
+// send to itself, allowed inside a group) unless the call is in place. `mine` is this rank's block (the
+// gather's input, the scatter's output); `blocks` holds the root's nranks blocks.
+static ncclResult_t RootedBlocks(ncclComm_t comm, const char* fn, bool gather, const void* sendbuff, void* recvbuff,
+                                 size_t count, ncclDataType_t datatype, int root, cudaStream_t stream) {
+  ccDataType_t t;
+  int rank = 0, nranks = 0;
+  ncclResult_t res;
+  if ((res = HostCall(comm, datatype, &t, fn, sendbuff, recvbuff)) != ncclSuccess) return res;
+  if ((res = RankAndSize(comm, &rank, &nranks, fn)) != ncclSuccess) return res;
+  if (root < 0 || root >= nranks) return Fail(comm, ncclInvalidArgument, "%s: root %d out of range [0, %d)", fn, root, nranks);
+  char* blocks = static_cast<char*>(gather ? recvbuff : const_cast<void*>(sendbuff));
+  char* mine = static_cast<char*>(gather ? const_cast<void*>(sendbuff) : recvbuff);
+  if (rank == root && count && !blocks)
+    return Fail(comm, ncclInvalidArgument, "%s: %s is NULL on the root", fn, gather ? "recvbuff" : "sendbuff");
+  size_t bytes = count * TypeBytes(datatype);
+  ccStream_t s = CcStream(stream);
+  return InCcGroup(comm, fn, [&]() -> ccResult_t {
+    if (rank != root)
+      return gather ? ccSend(mine, count, t, root, comm->cc, s) : ccRecv(mine, count, t, root, comm->cc, s);
+    ccResult_t r = ccSuccess;
+    for (int p = 0; p < nranks && r == ccSuccess; ++p) {
+      char* block = blocks + p * bytes;
+      if (p != root) {
+        r = gather ? ccRecv(block, count, t, p, comm->cc, s) : ccSend(block, count, t, p, comm->cc, s);
+      } else if (mine != block) {  // the root's own block, unless in place
+        r = ccSend(gather ? mine : block, count, t, root, comm->cc, s);
+        if (r == ccSuccess) r = ccRecv(gather ? block : mine, count, t, root, comm->cc, s);
+      }
+    }
+    return r;
+  });
+}
+
 NCCL_SHIM_API(ncclResult_t, Gather,
               (const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, int root, ncclComm_t comm,
                cudaStream_t stream)) {
@@ -221,28 +253,7 @@ NCCL_SHIM_API(ncclResult_t, Gather,
     if (!comm->real->Gather) return Fail(comm, ncclInvalidUsage, "%s: the forwarded NCCL does not have it", fn);
     return FromReal(comm->real->Gather(sendbuff, recvbuff, count, datatype, root, comm->fwd, stream), comm, fn);
   }
-  ccDataType_t t;
-  int rank = 0, nranks = 0;
-  if ((res = HostCall(comm, datatype, &t, fn, sendbuff, recvbuff)) != ncclSuccess) return res;
-  if ((res = RankAndSize(comm, &rank, &nranks, fn)) != ncclSuccess) return res;
-  if (root < 0 || root >= nranks) return Fail(comm, ncclInvalidArgument, "%s: root %d out of range [0, %d)", fn, root, nranks);
-  size_t bytes = count * TypeBytes(datatype);
-  char* out = static_cast<char*>(recvbuff);
-  if (rank == root && count && !recvbuff) return Fail(comm, ncclInvalidArgument, "%s: recvbuff is NULL on the root", fn);
-  ccStream_t s = CcStream(stream);
-  return InCcGroup(comm, fn, [&]() -> ccResult_t {
-    ccResult_t r = ccSuccess;
-    if (rank != root) return ccSend(sendbuff, count, t, root, comm->cc, s);
-    for (int p = 0; p < nranks && r == ccSuccess; ++p) {
-      if (p != root) {
-        r = ccRecv(out + p * bytes, count, t, p, comm->cc, s);
-      } else if (sendbuff != out + root * bytes) {
-        r = ccSend(sendbuff, count, t, root, comm->cc, s);
-        if (r == ccSuccess) r = ccRecv(out + root * bytes, count, t, root, comm->cc, s);
-      }
-    }
-    return r;
-  });
+  return RootedBlocks(comm, fn, true, sendbuff, recvbuff, count, datatype, root, stream);
 }
 
 NCCL_SHIM_API(ncclResult_t, Scatter,
@@ -255,28 +266,7 @@ NCCL_SHIM_API(ncclResult_t, Scatter,
     if (!comm->real->Scatter) return Fail(comm, ncclInvalidUsage, "%s: the forwarded NCCL does not have it", fn);
     return FromReal(comm->real->Scatter(sendbuff, recvbuff, count, datatype, root, comm->fwd, stream), comm, fn);
   }
-  ccDataType_t t;
-  int rank = 0, nranks = 0;
-  if ((res = HostCall(comm, datatype, &t, fn, sendbuff, recvbuff)) != ncclSuccess) return res;
-  if ((res = RankAndSize(comm, &rank, &nranks, fn)) != ncclSuccess) return res;
-  if (root < 0 || root >= nranks) return Fail(comm, ncclInvalidArgument, "%s: root %d out of range [0, %d)", fn, root, nranks);
-  size_t bytes = count * TypeBytes(datatype);
-  const char* in = static_cast<const char*>(sendbuff);
-  if (rank == root && count && !sendbuff) return Fail(comm, ncclInvalidArgument, "%s: sendbuff is NULL on the root", fn);
-  ccStream_t s = CcStream(stream);
-  return InCcGroup(comm, fn, [&]() -> ccResult_t {
-    ccResult_t r = ccSuccess;
-    if (rank != root) return ccRecv(recvbuff, count, t, root, comm->cc, s);
-    for (int p = 0; p < nranks && r == ccSuccess; ++p) {
-      if (p != root) {
-        r = ccSend(in + p * bytes, count, t, p, comm->cc, s);
-      } else if (recvbuff != in + root * bytes) {
-        r = ccSend(in + root * bytes, count, t, root, comm->cc, s);
-        if (r == ccSuccess) r = ccRecv(recvbuff, count, t, root, comm->cc, s);
-      }
-    }
-    return r;
-  });
+  return RootedBlocks(comm, fn, false, sendbuff, recvbuff, count, datatype, root, stream);
 }
 
 NCCL_SHIM_API(ncclResult_t, Send,
