@@ -12,6 +12,8 @@ set -euo pipefail
 [[ $(id -u) == 0 ]] || { echo "bench_netns_compressed: needs root (network namespaces)" >&2; exit 2; }
 BUILD=$1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=perf/bench_lib.sh
+source "$REPO/perf/bench_lib.sh"
 NETNS_CLUSTER=${NETNS_CLUSTER:-$REPO/../shared/tools/netns-cluster.sh}
 ARP=$BUILD/perf/all_reduce_perf
 [[ -x $ARP ]] || { echo "bench_netns_compressed: $ARP not found" >&2; exit 2; }
@@ -41,8 +43,6 @@ run() {
   ((rc == 0)) || { echo "run $name failed (rc $rc):" >&2; cat "$work/$name.0" >&2; return 1; }
   awk '!/^#/ && NF >= 9 { t = $6; w = $9 } END { print t, w }' "$work/$name.0"
 }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 for np in $NPS; do
   bash "$NETNS_CLUSTER" up "$np" "$RATE" 256kb 50ms >/dev/null

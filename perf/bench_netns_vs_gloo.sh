@@ -27,6 +27,8 @@ fi
 
 BUILD=$1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=perf/bench_lib.sh
+source "$REPO/perf/bench_lib.sh"
 NETNS_CLUSTER=${NETNS_CLUSTER:-$REPO/../shared/tools/netns-cluster.sh}
 NP=${NP:-4}
 RATE=${RATE:-1gbit}
@@ -39,16 +41,6 @@ PORT=${PORT:-29500}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 export PFX=${PFX:-ccperf}
 export SUBNET=${SUBNET:-10.201.0}
-
-find_bin() {  # find_bin NAME: the executable NAME under BUILD (perf/ first)
-  local p
-  for p in "$BUILD/perf/$1" "$BUILD/perf/baselines/$1"; do
-    [[ -x $p ]] && { echo "$p"; return 0; }
-  done
-  p=$(find "$BUILD" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
-  [[ -n $p ]] && { echo "$p"; return 0; }
-  return 1
-}
 
 [[ -d $BUILD ]] || { echo "bench_netns_vs_gloo: no build directory '$BUILD'" >&2; exit 2; }
 [[ -f $NETNS_CLUSTER ]] || { echo "bench_netns_vs_gloo: $NETNS_CLUSTER not found (set NETNS_CLUSTER)" >&2; exit 2; }
@@ -104,12 +96,6 @@ run_ranks() {
   done
   rank_pids=()
   return "$rc"
-}
-
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "nan"; exit }
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.4f\n", m }'
 }
 
 if ip netns list | grep -qE "^${PFX}(h[0-9]+|sw)( |$)"; then

@@ -28,17 +28,9 @@ ROUNDS=${ROUNDS:-3}
 MPI_ARGS=${MPI_ARGS:-}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=perf/bench_lib.sh
+source "$REPO/perf/bench_lib.sh"
 RUNNER=$REPO/tools/conccl-run
-
-find_bin() {  # find_bin NAME: the executable NAME under BUILD (perf/ first)
-  local p
-  for p in "$BUILD/perf/$1" "$BUILD/perf/baselines/$1"; do
-    [[ -x $p ]] && { echo "$p"; return 0; }
-  done
-  p=$(find "$BUILD" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
-  [[ -n $p ]] && { echo "$p"; return 0; }
-  return 1
-}
 
 [[ -d $BUILD ]] || { echo "bench_shm_vs_mpi: no build directory '$BUILD'" >&2; exit 2; }
 ARP=$(find_bin all_reduce_perf) || { echo "bench_shm_vs_mpi: all_reduce_perf not found under $BUILD" >&2; exit 2; }
@@ -48,12 +40,6 @@ MPIB=$(find_bin mpi_allreduce) || {
 }
 command -v mpirun >/dev/null || { echo "bench_shm_vs_mpi: mpirun not found" >&2; exit 2; }
 [[ -x $RUNNER ]] || { echo "bench_shm_vs_mpi: $RUNNER not found" >&2; exit 2; }
-
-median() {  # median NUMBERS...: the median, printed with 4 decimals
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "nan"; exit }
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.4f\n", m }'
-}
 
 failed=0
 conccl_oop=()
