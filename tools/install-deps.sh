@@ -4,7 +4,8 @@
 #   tools/install-deps.sh            build + test dependencies
 #   tools/install-deps.sh --bench    also Open MPI, Gloo, iproute2, iperf3 and matplotlib for the benchmarks and plots
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libgtest-dev libgmock-dev googletest libbenchmark-dev)
+pkgs=(build-essential cmake pkg-config libgtest-dev libgmock-dev googletest libbenchmark-dev
+      libopenblas-dev zlib1g-dev dataset-fashion-mnist libhwloc-dev libibverbs-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(openmpi-bin libopenmpi-dev libgloo-dev iproute2 iperf3 python3 python3-matplotlib)
 fi

@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "algorithms/hier.h"
 #include "algorithms/primitives.h"
 #include "algorithms/schedules.h"
 #include "common/result.h"
 #include "core/call.h"
 #include "core/comm.h"
 #include "core/group.h"
+#include "core/hier_select.h"
 #include "kernels/cpu/reduce.h"
 
 #define CC_API extern "C" __attribute__((visibility("default")))
@@ -106,6 +108,9 @@ CC_API ccResult_t ccAllReduce(const void* sendbuff, void* recvbuff, size_t count
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kAllReduce, count, datatype, op, 0));
+    if (UseHierAllReduce(comm))
+      return HierAllReduce(*comm, comm->hosts, sendbuff, recvbuff, count, datatype, op,
+                           HierLeadersUseTree(comm, count * TypeSize(datatype)));
     if (UseTree(comm, count * TypeSize(datatype)))
       return TreeAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
     return RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);

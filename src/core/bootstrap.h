@@ -14,6 +14,7 @@
 
 #include "common/socket.h"
 #include "conccl.h"
+#include "conccl_net.h"
 #include "core/unique_id.h"
 
 namespace conccl {
@@ -25,6 +26,8 @@ struct RankInfo {
   int32_t pid;
   uint64_t processNonce;  // random per process: equal nonces = same process (local transport)
   char hostId[192];       // host identity (shm): hostname + boot id + netns, or CONCCL_HOST_ID
+  char netName[16];       // net plugin this rank listens with ("" = none)
+  uint8_t netHandle[CC_NET_HANDLE_MAXSIZE];  // that plugin's listen handle
 };
 
 // This process's random nonce, and this host's identity string (see RankInfo).

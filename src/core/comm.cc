@@ -91,7 +91,7 @@ void ccComm::Fail(ccResult_t code) {
 }
 
 void ccComm::ShutdownTransports() {
-  for (auto* t : {local.get(), shm.get(), tcp.get()})
+  for (auto* t : {local.get(), shm.get(), tcp.get(), net.get()})
     if (t) t->Shutdown();
 }
 
@@ -124,6 +124,7 @@ ccResult_t DestroyComm(ccComm* comm, bool abort) {
     for (Request* r : comm->orphans) delete r;
     comm->orphans.clear();
   }
+  comm->net.reset();
   comm->tcp.reset();
   comm->shm.reset();
   comm->local.reset();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/hier.h"
 #include "algorithms/links.h"
 #include "codecs/residual.h"
 #include "conccl.h"
@@ -20,7 +21,7 @@ namespace conccl {
 constexpr uint32_t kCommMagic = 0xc0cc11a1;
 constexpr uint32_t kCommDeadMagic = 0xdeadc0cc;
 
-enum class AlgoChoice { kAuto, kRing, kTree };
+enum class AlgoChoice { kAuto, kRing, kTree, kHier };  // CONCCL_ALGO
 
 struct CommOptions {
   int64_t timeoutMs = 0;       // 0 = no limit
@@ -41,10 +42,12 @@ struct ccComm : public conccl::Links {
   conccl::UniqueIdLayout id{};
   conccl::CommOptions opts;
   std::vector<conccl::RankInfo> peers;
+  conccl::HostLayout hosts;  // ranks grouped by peers[].hostId (set at init; see algorithms/hier.h)
 
   conccl::DoorbellWord localBell;
   conccl::Doorbell bell{&localBell};
   std::unique_ptr<conccl::Transport> local, shm, tcp;
+  std::unique_ptr<conccl::Transport> net;  // a net plugin through the adapter (transports/net_transport.h)
   std::vector<conccl::Transport*> route;  // transport serving each peer
 
   std::atomic<bool> aborted{false};

@@ -31,7 +31,7 @@ ccResult_t ValidateCompressConfig(const ccCompressConfig_t& c) {
     if (!(c.beta >= 0.0f && c.beta < 1.0f)) return SetError(ccInvalidArgument, "beta %g outside [0, 1)", c.beta);
   }
   if (c.warmupCalls < 0) return SetError(ccInvalidArgument, "warmupCalls %d is negative", c.warmupCalls);
-  if (static_cast<int>(c.algo) < 0 || c.algo > ccAlgoTree)
+  if (static_cast<int>(c.algo) < 0 || c.algo > ccAlgoHier)
     return SetError(ccInvalidArgument, "unknown algo %d", static_cast<int>(c.algo));
   if (c.codec == ccCodecPlugin && !c.codecName && !getenv("CONCCL_CODEC_PLUGIN"))
     return SetError(ccInvalidArgument, "codec ccCodecPlugin needs codecName or CONCCL_CODEC_PLUGIN");

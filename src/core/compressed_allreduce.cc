@@ -1,6 +1,6 @@
 // compressed_allreduce.cc — ccAllreduceCompressed: checks, warm-up and small-call bypass, type
 // conversion to fp32, error feedback through the communicator's residual store, the schedule for the
-// codec, and telemetry.
+// codec (flat, or hierarchical across hosts: core/hier_select.h), and telemetry.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "algorithms/compressed.h"
+#include "algorithms/hier.h"
 #include "algorithms/primitives.h"
 #include "algorithms/schedules.h"
 #include "codecs/codec_registry.h"
@@ -18,6 +19,7 @@
 #include "core/comm.h"
 #include "core/compress_config.h"
 #include "core/group.h"
+#include "core/hier_select.h"
 #include "kernels/cpu/quantize.h"
 #include "kernels/cpu/reduce.h"
 
@@ -77,9 +79,9 @@ struct CallPlan {
   uint64_t stream;  // per key and call: shared randomness
 };
 
-// Runs the codec's schedule on p; fills out (sum over ranks) and, when wanted, transmitted = D(C(p)).
-ccResult_t RunCodec(ccComm* comm, const CallPlan& cp, const float* p, float* out, size_t count, float* transmitted,
-                    Residual* residual) {
+// Runs the codec's schedule over links on p; fills out (sum over ranks) and, when wanted, transmitted = D(C(p)).
+ccResult_t RunCodec(ccComm* comm, Links& links, const CallPlan& cp, const float* p, float* out, size_t count,
+                    float* transmitted, Residual* residual) {
   const ccCompressConfig_t& c = cp.cfg;
   if (c.codec == ccCodecRandBlock) {
     size_t len = std::min(count, std::max<size_t>(1, static_cast<size_t>(std::floor(c.ratio * count))));
@@ -88,12 +90,12 @@ ccResult_t RunCodec(ccComm* comm, const CallPlan& cp, const float* p, float* out
       std::fill(transmitted, transmitted + count, 0.0f);
       for (size_t i = 0; i < len; ++i) transmitted[(start + i) % count] = p[(start + i) % count];
     }
-    return count ? RandomBlockAllReduce(*comm, p, out, count, start, len) : ccSuccess;
+    return count ? RandomBlockAllReduce(links, p, out, count, start, len) : ccSuccess;
   }
   if (c.codec == ccCodecSummable) {
     SummableParams sp{static_cast<uint32_t>(c.blockSize), static_cast<uint32_t>(c.bits), c.rounding == ccRoundStochastic,
                       c.seed, cp.stream};
-    return count ? SummableAllReduce(*comm, sp, p, out, count, transmitted) : ccSuccess;
+    return count ? SummableAllReduce(links, sp, p, out, count, transmitted) : ccSuccess;
   }
   CompressedPlan plan;
   if (c.codec == ccCodecPlugin) {
@@ -113,14 +115,14 @@ ccResult_t RunCodec(ccComm* comm, const CallPlan& cp, const float* p, float* out
   // averaging out. Only the owner's final bytes must agree, and everyone decodes those same bytes.
   plan.params.stream = Mix64(cp.stream ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(comm->rank + 1)));
   if (transmitted) CC_CHECK(RoundTrip(*plan.codec, plan.params, p, count, transmitted));
-  if (plan.codec->flags & CC_CODEC_FLAG_ALLGATHER) return CompressedAllGatherReduce(*comm, plan, p, out, count);
+  if (plan.codec->flags & CC_CODEC_FLAG_ALLGATHER) return CompressedAllGatherReduce(links, plan, p, out, count);
   const float* local = transmitted ? transmitted : p;
   bool ef2 = residual && c.feedback == ccFeedbackEf2;
   if (c.algo == ccAlgoTree && ef2)
     CC_INFO(kLogColl, "compressed all-reduce: ef2 keeps a chunk owner's residual, which only the ring has; using the ring");
   else if (c.algo == ccAlgoTree)
-    return CompressedTreeAllReduce(*comm, plan, p, local, out, count);
-  return CompressedRingAllReduce(*comm, plan, p, local, out, count, ef2 ? &residual->owner() : nullptr);
+    return CompressedTreeAllReduce(links, plan, p, local, out, count);
+  return CompressedRingAllReduce(links, plan, p, local, out, count, ef2 ? &residual->owner() : nullptr);
 }
 
 // Without feedback nothing computes D(C(p)) locally, so the NMSE is estimated on a prefix of p (at most
@@ -161,50 +163,93 @@ ccResult_t CheckCall(ccComm* comm, CollType coll, size_t count, ccDataType_t typ
   return CheckOpHeader(*comm, h);
 }
 
-ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t count, ccDataType_t type, ccRedOp_t op,
-                      const ccCompressConfig_t& c, uint64_t key, ccComm::KeyStats& ks) {
-  CC_CHECK(CheckCall(comm, CollType::kCompressed, count, type, op, c, ks));
-  uint64_t sentBefore = comm->bytesSent.load();
-  // fp32 buffers are used in place (no copies); other types are converted to and from fp32 scratch.
-  // Scratch lives for the call only, so the memory a communicator keeps is just its residuals.
-  bool f32 = type == ccFloat32;
-  Scratch gBuf(f32 ? 0 : count), outBuf(f32 ? 0 : count), p, transmitted;
-  const float* g = f32 ? static_cast<const float*>(sendbuff) : gBuf.get();
-  float* out = f32 ? static_cast<float*>(recvbuff) : outBuf.get();
-  if (!f32) ToFloat(sendbuff, type, count, gBuf.get());
+struct CodecOutcome {
+  double nmse = -1.0;
+  double residualNorm = 0.0;
+};
+
+// Error feedback and the codec's schedule over `links` on the fp32 input g: out = sum over links' ranks
+// (times 1/comm->nranks for avg). g may alias out. The residual of cp.key lives on the ranks that run this.
+ccResult_t FeedbackAndCodec(ccComm* comm, Links& links, const CallPlan& cp, const float* g, float* out, size_t count,
+                            ccRedOp_t op, CodecOutcome* outcome) {
+  const ccCompressConfig_t& c = cp.cfg;
+  Scratch gCopy, p, transmitted;
   Residual* residual = nullptr;
   if (c.feedback != ccFeedbackNone) {
-    CC_CHECK(comm->residuals->Get(key, count, FormatOf(c), &residual));
+    CC_CHECK(comm->residuals->Get(cp.key, count, FormatOf(c), &residual));
     bool sketch = c.feedback == ccFeedbackConef && c.residualCodec == ccResidualSketch;
-    if (f32 && sketch && sendbuff == recvbuff) {  // the sketch update reads g after the output replaced it
-      gBuf = Scratch(count);
-      memcpy(gBuf.get(), g, count * sizeof(float));
-      g = gBuf.get();
+    if (sketch && g == out) {  // the sketch update reads g after the output replaced it
+      gCopy = Scratch(count);
+      memcpy(gCopy.get(), g, count * sizeof(float));
+      g = gCopy.get();
     }
     p = Scratch(count);
     transmitted = Scratch(count);
     residual->AddFeedback(g, count, p.get());
   }
   const float* pin = residual ? p.get() : g;
-  // The stream must be equal on every rank: a key derived from a buffer address is not, so it stays out.
-  CallPlan cp{c, key, Mix64(c.key ^ Mix64(count) ^ Mix64(ks.totalCalls))};
   double nmse = residual ? 0.0 : EstimateNmse(comm, cp, pin, count);  // before `out` may overwrite pin
-  CC_CHECK(RunCodec(comm, cp, pin, out, count, transmitted.get(), residual));
+  CC_CHECK(RunCodec(comm, links, cp, pin, out, count, transmitted.get(), residual));
   if (op == ccAvg) {
     float inv = 1.0f / static_cast<float>(comm->nranks);
     for (size_t i = 0; i < count; ++i) out[i] *= inv;
   }
-  if (!f32) FromFloat(out, type, count, recvbuff);
   if (residual) {
     nmse = Nmse(pin, transmitted.get(), count);
     residual->Update(g, p.get(), transmitted.get(), count);
+  }
+  outcome->nmse = nmse;
+  outcome->residualNorm = residual ? residual->Norm() : 0.0;
+  return ccSuccess;
+}
+
+// Hierarchical (hier.h): exact fp32 sum inside the host to its leader, the codec among the leaders (who
+// alone keep residuals), then the leader's recvbuff bytes are broadcast inside the host, so every rank
+// ends with the same bits. Ranks that do not lead report nmse -1 (they compress nothing).
+ccResult_t HierCompressed(ccComm* comm, const CallPlan& cp, const float* g, float* out, void* recvbuff, size_t count,
+                          ccDataType_t type, ccRedOp_t op, CodecOutcome* outcome) {
+  SubLinks host = HostLinks(*comm, comm->hosts);
+  bool leader = comm->hosts.IsLeader();
+  Scratch hostSum(leader && host.NRanks() > 1 ? count : 0);
+  const float* hg = g;
+  if (host.NRanks() > 1) {
+    CC_CHECK(ChainReduce(host, g, hostSum.get(), count, ccFloat32, ccSum, 0));
+    hg = hostSum.get();
+  }
+  if (leader) {
+    SubLinks leaders = LeaderLinks(*comm, comm->hosts);
+    CC_CHECK(FeedbackAndCodec(comm, leaders, cp, hg, out, count, op, outcome));
+    if (type != ccFloat32) FromFloat(out, type, count, recvbuff);
+  }
+  return ChainBroadcast(host, recvbuff, recvbuff, count * TypeSize(type), 0);
+}
+
+ccResult_t Compressed(ccComm* comm, const void* sendbuff, void* recvbuff, size_t count, ccDataType_t type, ccRedOp_t op,
+                      const ccCompressConfig_t& c, uint64_t key, ccComm::KeyStats& ks, bool hier) {
+  CC_CHECK(CheckCall(comm, CollType::kCompressed, count, type, op, c, ks));
+  uint64_t sentBefore = comm->bytesSent.load();
+  // fp32 buffers are used in place (no copies); other types are converted to and from fp32 scratch.
+  // Scratch lives for the call only, so the memory a communicator keeps is just its residuals.
+  bool f32 = type == ccFloat32;
+  Scratch gBuf(f32 ? 0 : count), outBuf(f32 ? 0 : count);
+  const float* g = f32 ? static_cast<const float*>(sendbuff) : gBuf.get();
+  float* out = f32 ? static_cast<float*>(recvbuff) : outBuf.get();
+  if (!f32) ToFloat(sendbuff, type, count, gBuf.get());
+  // The stream must be equal on every rank: a key derived from a buffer address is not, so it stays out.
+  CallPlan cp{c, key, Mix64(c.key ^ Mix64(count) ^ Mix64(ks.totalCalls))};
+  CodecOutcome outcome;
+  if (hier) {
+    CC_CHECK(HierCompressed(comm, cp, g, out, recvbuff, count, type, op, &outcome));
+  } else {
+    CC_CHECK(FeedbackAndCodec(comm, *comm, cp, g, out, count, op, &outcome));
+    if (!f32) FromFloat(out, type, count, recvbuff);
   }
   ccCompressStats_t& st = ks.stats;
   st.calls++;
   st.bytesIn += count * TypeSize(type);
   st.bytesWire += comm->bytesSent.load() - sentBefore;
-  st.nmse = nmse;
-  st.residualNorm = residual ? residual->Norm() : 0.0;
+  st.nmse = outcome.nmse;
+  st.residualNorm = outcome.residualNorm;
   return ccSuccess;
 }
 
@@ -241,12 +286,17 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
     ccComm::KeyStats& ks = comm->keyStats[key];
     comm->lastStatsKey = key;
     bool bypass = ks.totalCalls < static_cast<uint64_t>(c.warmupCalls) || count < c.minCount;
+    bool hier = UseHierCompressed(comm, c.algo);
     ccResult_t res = ccSuccess;
     if (bypass) {  // warm-up and small calls: exact, and no residual is created
       res = CheckCall(comm, CollType::kAllReduce, count, datatype, op, c, ks);
-      if (res == ccSuccess) res = RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
+      if (res == ccSuccess && hier)
+        res = HierAllReduce(*comm, comm->hosts, sendbuff, recvbuff, count, datatype, op,
+                            HierLeadersUseTree(comm, count * TypeSize(datatype)));
+      else if (res == ccSuccess)
+        res = RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
     } else {
-      res = Compressed(comm, sendbuff, recvbuff, count, datatype, op, c, key, ks);
+      res = Compressed(comm, sendbuff, recvbuff, count, datatype, op, c, key, ks, hier);
     }
     if (res == ccSuccess) ks.totalCalls++;
     return res;

@@ -12,12 +12,18 @@
 #include "common/socket.h"
 #include "core/bootstrap.h"
 #include "core/comm.h"
+#include "core/net_select.h"
+#include "core/hier_select.h"
 #include "transports/local.h"
+#include "transports/net_transport.h"
 #include "transports/shm.h"
 #include "transports/tcp.h"
 
 namespace conccl {
 namespace {
+
+// Placeholder route for peers served by the net plugin until its adapter exists.
+Transport* const kNetRoute = reinterpret_cast<Transport*>(uintptr_t{1});
 
 void RandomBytes(uint8_t* out, size_t n) {
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -49,7 +55,8 @@ CommOptions ReadOptions(const ccConfig_t* config) {
   std::string algo = EnvString("CONCCL_ALGO");
   if (strcasecmp(algo.c_str(), "ring") == 0) o.algo = AlgoChoice::kRing;
   else if (strcasecmp(algo.c_str(), "tree") == 0) o.algo = AlgoChoice::kTree;
-  else if (!algo.empty()) CC_WARN("CONCCL_ALGO=%s is not ring or tree; choosing automatically", algo.c_str());
+  else if (strcasecmp(algo.c_str(), "hier") == 0) o.algo = AlgoChoice::kHier;
+  else if (!algo.empty()) CC_WARN("CONCCL_ALGO=%s is not ring, tree or hier; choosing automatically", algo.c_str());
   o.treeThresholdBytes = static_cast<size_t>(std::max<int64_t>(0, EnvInt("CONCCL_TREE_THRESHOLD")));
   o.chunkBytes = static_cast<size_t>(std::max<int64_t>(64, EnvInt("CONCCL_CHUNK_BYTES")));
   o.spin = static_cast<int>(std::max<int64_t>(0, EnvInt("CONCCL_SHM_SPIN")));
@@ -61,7 +68,8 @@ CommOptions ReadOptions(const ccConfig_t* config) {
   return o;
 }
 
-// Picks each peer's transport: forced by name, else local (same process) > shm (same host) > tcp.
+// Picks each peer's transport: forced by name, else local (same process) > shm (same host) > net plugin
+// (when both ranks have the same one) > tcp. A forced plugin name serves every peer in another process.
 ccResult_t ChooseRoutes(ccComm* comm) {
   const RankInfo& me = comm->peers[comm->rank];
   comm->route.assign(comm->nranks, nullptr);  // nullptr = tcp, created after this choice
@@ -70,8 +78,10 @@ ccResult_t ChooseRoutes(ccComm* comm) {
     const RankInfo& other = comm->peers[p];
     bool sameProcess = other.processNonce == me.processNonce;
     bool sameHost = strncmp(other.hostId, me.hostId, sizeof(me.hostId)) == 0;
+    bool bothNet = me.netName[0] && strncmp(other.netName, me.netName, sizeof(me.netName)) == 0;
     std::string name = forced;
-    if (name.empty()) name = sameProcess && comm->local ? "local" : (sameHost && comm->shm ? "shm" : "tcp");
+    if (name.empty())
+      name = sameProcess && comm->local ? "local" : sameHost && comm->shm ? "shm" : bothNet ? me.netName : "tcp";
     if (name == "local") {
       if (!sameProcess)
         return SetError(ccInvalidUsage, "transport 'local' forced but rank %d is in another process", p);
@@ -80,8 +90,18 @@ ccResult_t ChooseRoutes(ccComm* comm) {
       if (!sameHost) return SetError(ccInvalidUsage, "transport 'shm' forced but rank %d is on another host", p);
       if (!comm->shm) return SetError(ccSystemError, "transport 'shm' forced but shared memory is unavailable");
       comm->route[p] = comm->shm.get();
+    } else if (me.netName[0] && name == me.netName) {
+      if (sameProcess && comm->local) {
+        comm->route[p] = comm->local.get();  // a plugin connection to oneself's process is never needed
+      } else {
+        if (!bothNet)
+          return SetError(ccInvalidUsage, "transport '%s' forced but rank %d has not loaded that net plugin",
+                          name.c_str(), p);
+        comm->route[p] = kNetRoute;
+      }
     } else if (name != "tcp") {
-      return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm or local)", name.c_str());
+      return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm, local or a loaded net plugin)",
+                      name.c_str());
     }
   }
   return ccSuccess;
@@ -124,8 +144,6 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   comm->opts = ReadOptions(config);
   comm->residuals = std::make_unique<ResidualStore>(static_cast<size_t>(std::max<int64_t>(0, EnvInt("CONCCL_RESIDUAL_MAX_BYTES"))));
   const std::string& net = comm->opts.netName;
-  if (!net.empty() && net != "tcp" && net != "shm" && net != "local")
-    return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm or local)", net.c_str());
 
   TransportContext ctx;
   ctx.rank = rank;
@@ -152,11 +170,20 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   std::string host = HostIdentity();
   snprintf(info.hostId, sizeof(info.hostId), "%s", host.c_str());
 
+  NetChoice plugin;
+  ChooseNetPlugin(rank, &info, &plugin);
+  if (!net.empty() && net != "tcp" && net != "shm" && net != "local" && net != info.netName) {
+    ReleaseNetChoice(&plugin);
+    close(listenFd);
+    return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm, local or a loaded net plugin%s%s)",
+                    net.c_str(), info.netName[0] ? ": " : "", info.netName);
+  }
   if (net.empty() || net == "local") comm->local = CreateLocalTransport(ctx);
   if (net.empty() || net == "shm") {
     ccResult_t res = CreateShmTransport(ctx, &comm->shm);
     if (res != ccSuccess) {
       if (net == "shm") {
+        ReleaseNetChoice(&plugin);
         close(listenFd);
         return res;
       }
@@ -169,9 +196,21 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   int64_t deadline = DeadlineAfter(joinMs);
   ccResult_t res = BootstrapJoin(id, rank, nranks, info, &comm->peers, deadline, &comm->aborted);
   if (res == ccSuccess) res = ChooseRoutes(comm.get());
+  if (res == ccSuccess) SetupHostLayout(comm.get());
   if (res != ccSuccess) {
+    ReleaseNetChoice(&plugin);
     close(listenFd);
     return res;
+  }
+  bool needNet = false;
+  for (auto& t : comm->route) needNet |= t == kNetRoute;
+  if (needNet) {
+    comm->net = CreateNetTransport(ctx, plugin.net, plugin.dev, plugin.listenComm);
+    plugin.listenComm = nullptr;
+    for (auto& t : comm->route)
+      if (t == kNetRoute) t = comm->net.get();
+  } else {
+    ReleaseNetChoice(&plugin);
   }
   bool needTcp = false;
   for (auto* t : comm->route) needTcp |= t == nullptr;
@@ -182,15 +221,16 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   } else {
     close(listenFd);
   }
-  int nLocal = 0, nShm = 0, nTcp = 0;
+  int nLocal = 0, nShm = 0, nTcp = 0, nNet = 0;
   for (int p = 0; p < nranks; ++p) {
     if (p == rank) continue;
     Transport* t = comm->route[p];
-    (t == comm->local.get() ? nLocal : t == comm->shm.get() ? nShm : nTcp)++;
+    (t == comm->local.get() ? nLocal : t == comm->shm.get() ? nShm : t == comm->tcp.get() ? nTcp : nNet)++;
   }
-  CC_INFO(kLogInit, "comm %p%s%s rank %d nranks %d commId 0x%016llx peers: local %d shm %d tcp %d (listen %s) - Init COMPLETE",
+  CC_INFO(kLogInit, "comm %p%s%s rank %d nranks %d commId 0x%016llx peers: local %d shm %d tcp %d %s %d (listen %s) - Init COMPLETE",
           (void*)comm.get(), comm->opts.commName.empty() ? "" : " ", comm->opts.commName.c_str(), rank, nranks,
-          (unsigned long long)comm->commHash, nLocal, nShm, nTcp, mine.ToString().c_str());
+          (unsigned long long)comm->commHash, nLocal, nShm, nTcp, info.netName[0] ? info.netName : "plugin", nNet,
+          mine.ToString().c_str());
   *out = comm.release();
   return ccSuccess;
 }

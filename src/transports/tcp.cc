@@ -16,6 +16,7 @@
 
 #include "common/env.h"
 #include "common/result.h"
+#include "topo/topology.h"
 
 namespace conccl {
 
@@ -118,7 +119,10 @@ class TcpTransport : public Transport {
     wakeRef_.kind = FdKind::kWake;
     AddFd(listenFd_, EPOLLIN, &listenRef_);
     AddFd(wakeFd_, EPOLLIN, &wakeRef_);
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      BindNearListenInterface();
+      Loop();
+    });
   }
 
   ~TcpTransport() override {
@@ -177,6 +181,14 @@ class TcpTransport : public Transport {
 
  private:
   using Key = std::tuple<bool, int, int>;
+
+  // Runs first on the progress thread: binds it near the NIC the listener is bound to (CONCCL_BIND_PROGRESS).
+  void BindNearListenInterface() {
+    std::string ifname = InterfaceOfSocket(listenFd_);
+    std::string how = BindThreadNear(NetDevicePciPath(ifname));
+    CC_INFO(kLogNet, "tcp progress thread of rank %d (interface %s): %s", ctx_.rank,
+            ifname.empty() ? "unknown" : ifname.c_str(), how.c_str());
+  }
 
   Conn* GetConn(bool isSend, int peer, int channel) {
     auto& slot = conns_[Key{isSend, peer, channel}];

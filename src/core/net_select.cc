@@ -1,0 +1,56 @@
+// net_select.cc — see net_select.h.
+#include "core/net_select.h"
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "common/env.h"
+#include "common/log.h"
+#include "common/result.h"
+#include "transports/net_plugin.h"
+#include "transports/net_transport.h"
+
+namespace conccl {
+
+void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
+  *out = NetChoice{};
+  memset(info->netName, 0, sizeof(info->netName));
+  std::string spec = EnvString("CONCCL_NET_PLUGIN");
+  if (spec.empty()) return;
+  NetPlugin plugin;
+  if (LoadNetPlugin(spec, &plugin) != ccSuccess) {
+    CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s skipped: %s; built-in transports serve", rank, spec.c_str(),
+            ThreadLastError().c_str());
+    return;
+  }
+  int dev = 0;
+  std::vector<ccNetProperties_v1_t> props(plugin.ndev);
+  {
+    std::lock_guard<std::mutex> lock(NetPluginMutex(plugin.net));
+    for (int d = 0; d < plugin.ndev; ++d) plugin.net->getProperties(d, &props[d]);
+  }
+  int want = static_cast<int>(EnvInt("CONCCL_NET_DEVICE"));
+  if (want >= 0 && want < plugin.ndev) dev = want;
+  void* listenComm = nullptr;
+  if (NetListen(plugin.net, dev, info->netHandle, &listenComm) != ccSuccess) {
+    CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s skipped: %s; built-in transports serve", rank,
+            plugin.net->name, ThreadLastError().c_str());
+    return;
+  }
+  snprintf(info->netName, sizeof(info->netName), "%s", plugin.net->name);
+  out->net = plugin.net;
+  out->dev = dev;
+  out->listenComm = listenComm;
+  CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s (%s) device %d/%d %s %d Mbit/s", rank, plugin.net->name,
+          plugin.source.c_str(), dev, plugin.ndev, props[dev].name ? props[dev].name : "?", props[dev].speedMbps);
+}
+
+void ReleaseNetChoice(NetChoice* choice) {
+  if (!choice->net || !choice->listenComm) return;
+  std::lock_guard<std::mutex> lock(NetPluginMutex(choice->net));
+  choice->net->closeListen(choice->listenComm);
+  choice->listenComm = nullptr;
+}
+
+}  // namespace conccl
