@@ -237,12 +237,12 @@ typedef enum {
   ccResidualSketch = 2   /* count sketch of sketchSize*count buckets, feedback factor beta */
 } ccResidualCodec_t;
 
-/* Schedule of ccAllreduceCompressed. Auto: hierarchical when the ranks span hosts (more than one host,
- * and fewer hosts than ranks) unless CONCCL_ALGO forces ring or tree; otherwise the ring. Hier: exact
- * fp32 reduce inside each host to its leader (its lowest rank), the codec's schedule among the leaders
- * (compressed ring; all-gather for sign/topk; exact ring for randblock/summable),
- * broadcast of the result inside each host; error-feedback residuals then live on the leaders only
- * (other ranks hold none for the key, see ccCommResidualBytes). */
+/* Schedule of ccAllreduceCompressed. Auto: the ring, or hier under CONCCL_ALGO=hier (hier is not chosen
+ * by itself: its exact in-host phases move the full fp32 data, which cost more than the compressed wire
+ * saves on the setups measured). Hier: exact fp32 reduce inside each host to its leader (its lowest
+ * rank), the codec's schedule among the leaders (compressed ring; all-gather for sign/topk; exact ring
+ * for randblock/summable), broadcast of the result inside each host; error-feedback residuals then live
+ * on the leaders only (other ranks hold none for the key, see ccCommResidualBytes). */
 typedef enum { ccAlgoAuto = 0, ccAlgoRing = 1, ccAlgoTree = 2, ccAlgoHier = 3 } ccAlgo_t;
 
 #define CC_COMPRESS_CONFIG_MAGIC 0xcc0c0def
@@ -267,7 +267,7 @@ typedef struct {
   uint64_t key;            /* names the residual; 0 = derived from sendbuff and count */
   int warmupCalls;         /* first N calls per key go uncompressed (default 0) */
   size_t minCount;         /* calls with fewer elements go uncompressed (default 0) */
-  ccAlgo_t algo;           /* default auto (hier across hosts, else ring) */
+  ccAlgo_t algo;           /* default auto (ring; hier under CONCCL_ALGO=hier) */
   uint64_t seed;           /* shared randomness (stochastic rounding, random-block start); default 42 */
 } ccCompressConfig_t;
 
@@ -294,8 +294,9 @@ ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, size_t co
                                  ccRedOp_t op, const ccCompressConfig_t* config, ccComm_t comm, ccStream_t stream);
 
 /* Bytes of residual memory held for key (0 = all keys), measured from the residual allocator.
- * Hierarchical calls (ccAlgoHier, or auto across hosts) keep residuals on host leaders only: a rank that
- * does not lead its host holds none for that key (0 bytes, and ccCommGetResidual reports no residual). */
+ * Hierarchical calls (ccAlgoHier, or auto under CONCCL_ALGO=hier) keep residuals on host leaders only:
+ * a rank that does not lead its host holds none for that key (0 bytes, and ccCommGetResidual reports no
+ * residual). */
 ccResult_t ccCommResidualBytes(ccComm_t comm, uint64_t key, size_t* bytes);
 
 /* Frees every residual (the next call starts from zero error). */

@@ -22,7 +22,7 @@ const std::vector<EnvVarInfo>& EnvRegistry() {
       {"CONCCL_NET_PLUGIN", "", "net plugin: a name (libconccl-net-<name>.so on the library path) or a path; serves peers on other hosts"},
       {"CONCCL_NET_DEVICE", "-1", "device index of the net plugin to use (-1 = the one nearest this rank's CPU)"},
       {"CONCCL_HOST_ID", "", "host identity for choosing shm (default: hostname + boot id + network namespace)"},
-      {"CONCCL_ALGO", "", "force the all-reduce algorithm: ring, tree or hier (hierarchical: reduce inside each host, all-reduce among host leaders, broadcast inside each host; automatic when 1 < hosts < nranks)"},
+      {"CONCCL_ALGO", "", "force the all-reduce algorithm: ring, tree or hier (hierarchical: reduce inside each host, all-reduce among host leaders, broadcast inside each host; automatic for ccAllReduce when 1 < hosts < nranks; compressed all-reduces take it only when forced)"},
       {"CONCCL_TREE_THRESHOLD", "65536", "all-reduces of at most this many bytes use the tree (when not forced)"},
       {"CONCCL_CHUNK_BYTES", "524288", "pipeline chunk size of ring/tree schedules in bytes"},
       {"CONCCL_NSOCKS_PERPEER", "2", "tcp sockets per peer connection (1..16)"},

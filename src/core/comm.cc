@@ -41,6 +41,7 @@ ccResult_t ccComm::WaitForProgress() {
   bool moved = false;
   uint32_t seen = bell.Value();
   if (shm) moved |= shm->Progress();
+  if (net) moved |= net->Progress();
   if (moved || seen != seenBell) {
     seenBell = seen;
     lastProgressMs = conccl::NowMs();
@@ -50,7 +51,8 @@ ccResult_t ccComm::WaitForProgress() {
   if (opts.timeoutMs > 0 && conccl::NowMs() - lastProgressMs > opts.timeoutMs)
     return conccl::SetError(ccTimeout, "rank %d: no progress for %lld ms (CONCCL_TIMEOUT_MS)", rank,
                             (long long)opts.timeoutMs);
-  // Poll shared memory a little before sleeping: peers ring our doorbell when they move data.
+  // Poll shared memory a little before sleeping: peers ring our doorbell when they move data. (The net
+  // plugin is not spun on: its progress thread rings the doorbell when a request finishes.)
   for (int i = 0; i < opts.spin && shm; ++i) {
     if (shm->Progress() || bell.Value() != seen) {
       seenBell = bell.Value();
@@ -58,7 +60,7 @@ ccResult_t ccComm::WaitForProgress() {
       return ccSuccess;
     }
   }
-  bell.Wait(seen, shm ? 20 : 200);
+  bell.Wait(seen, shm || net ? 20 : 200);
   return ccSuccess;
 }
 

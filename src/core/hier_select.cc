@@ -16,7 +16,7 @@ void SetupHostLayout(ccComm* comm) {
   for (const RankInfo& p : comm->peers) ids.emplace_back(p.hostId, strnlen(p.hostId, sizeof(p.hostId)));
   comm->hosts = GroupByHost(ids, comm->rank);
   const char* choice = comm->opts.algo == AlgoChoice::kHier ? "hierarchical (CONCCL_ALGO=hier)"
-                       : UseHierAllReduce(comm)             ? "hierarchical (ranks span hosts)"
+                       : UseHierAllReduce(comm)             ? "hierarchical (ranks span hosts; compressed: flat)"
                                                             : "flat";
   CC_INFO(kLogInit, "comm %p rank %d: %s; all-reduce %s", (void*)comm, comm->rank, DescribeLayout(comm->hosts).c_str(),
           choice);
@@ -32,8 +32,7 @@ bool HierLeadersUseTree(const ccComm* comm, size_t bytes) {
 }
 
 bool UseHierCompressed(const ccComm* comm, ccAlgo_t algo) {
-  if (algo == ccAlgoHier) return true;
-  return algo == ccAlgoAuto && UseHierAllReduce(comm);
+  return algo == ccAlgoHier || (algo == ccAlgoAuto && comm->opts.algo == AlgoChoice::kHier);
 }
 
 }  // namespace conccl

@@ -23,8 +23,10 @@ bool UseHierAllReduce(const ccComm* comm);
 // CONCCL_TREE_THRESHOLD bytes among more than two leaders, else the ring.
 bool HierLeadersUseTree(const ccComm* comm, size_t bytes);
 
-// ccAllreduceCompressed with config algo `algo`: hierarchical for ccAlgoHier; for ccAlgoAuto as
-// UseHierAllReduce; never for ccAlgoRing / ccAlgoTree.
+// ccAllreduceCompressed with config algo `algo`: hierarchical for ccAlgoHier, or for ccAlgoAuto under
+// CONCCL_ALGO=hier; never automatically. Measured on 2 netns hosts x 2 ranks at 1 Gbit/s, 64 MiB: the
+// exact fp32 in-host phases cost more than the smaller compressed wire saves (int8 0.72x, int4 0.43x,
+// randblock 1/64 0.15x the speed of the flat compressed ring).
 bool UseHierCompressed(const ccComm* comm, ccAlgo_t algo);
 
 }  // namespace conccl

@@ -205,7 +205,7 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   bool needNet = false;
   for (auto& t : comm->route) needNet |= t == kNetRoute;
   if (needNet) {
-    comm->net = CreateNetTransport(ctx, plugin.net, plugin.dev, plugin.listenComm);
+    comm->net = CreateNetTransport(ctx, plugin.net, plugin.dev, plugin.listenComm, plugin.pciPath);
     plugin.listenComm = nullptr;
     for (auto& t : comm->route)
       if (t == kNetRoute) t = comm->net.get();

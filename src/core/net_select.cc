@@ -1,6 +1,7 @@
 // net_select.cc — see net_select.h.
 #include "core/net_select.h"
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/result.h"
+#include "topo/topology.h"
 #include "transports/net_plugin.h"
 #include "transports/net_transport.h"
 
@@ -31,7 +33,17 @@ void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
     for (int d = 0; d < plugin.ndev; ++d) plugin.net->getProperties(d, &props[d]);
   }
   int want = static_cast<int>(EnvInt("CONCCL_NET_DEVICE"));
-  if (want >= 0 && want < plugin.ndev) dev = want;
+  if (want >= plugin.ndev) {
+    CC_WARN("CONCCL_NET_DEVICE=%d but plugin %s has %d devices; using the nearest", want, plugin.net->name, plugin.ndev);
+    want = -1;
+  }
+  if (want >= 0) {
+    dev = want;
+  } else {  // the device nearest this rank's CPUs (topology); device 0 when nothing is known
+    std::vector<std::string> paths;
+    for (const auto& p : props) paths.push_back(p.pciPath ? p.pciPath : "");
+    dev = std::max(0, PickNearestDevice(paths, -1));
+  }
   void* listenComm = nullptr;
   if (NetListen(plugin.net, dev, info->netHandle, &listenComm) != ccSuccess) {
     CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s skipped: %s; built-in transports serve", rank,
@@ -42,6 +54,7 @@ void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
   out->net = plugin.net;
   out->dev = dev;
   out->listenComm = listenComm;
+  out->pciPath = props[dev].pciPath ? props[dev].pciPath : "";
   CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s (%s) device %d/%d %s %d Mbit/s", rank, plugin.net->name,
           plugin.source.c_str(), dev, plugin.ndev, props[dev].name ? props[dev].name : "?", props[dev].speedMbps);
 }

@@ -12,6 +12,7 @@ struct NetChoice {
   const ccNet_v1_t* net = nullptr;  // nullptr = no plugin for this communicator
   int dev = 0;
   void* listenComm = nullptr;       // open listening endpoint, handed to the adapter or closed
+  std::string pciPath;              // the device's sysfs path ("" = unknown): the progress thread binds near it
 };
 
 // Loads the plugin named by CONCCL_NET_PLUGIN (if set), picks the device nearest this rank, opens its

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "core/bootstrap.h"
+#include "topo/topology.h"
 #include "transports/net_plugin.h"
 
 namespace conccl {
@@ -83,8 +84,9 @@ struct Accepted {
 
 class NetTransport : public Transport {
  public:
-  NetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev, void* listenComm)
-      : ctx_(ctx), net_(net), dev_(dev), listen_(listenComm), pluginMu_(NetPluginMutex(net)) {
+  NetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev, void* listenComm, std::string pciPath)
+      : ctx_(ctx), net_(net), dev_(dev), listen_(listenComm), pluginMu_(NetPluginMutex(net)),
+        pciPath_(std::move(pciPath)) {
     ccNetProperties_v1_t props{};
     {
       std::lock_guard<std::mutex> lock(pluginMu_);
@@ -137,6 +139,15 @@ class NetTransport : public Transport {
     cv_.notify_all();
   }
 
+  // One round of plugin work from a waiting thread, when nobody else is doing it.
+  bool Progress() override {
+    std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock() || shutdown_) return false;
+    std::unique_lock<std::mutex> plock(pluginMu_, std::try_to_lock);
+    if (!plock.owns_lock()) return false;
+    return Step();
+  }
+
   bool PeerDead(int peer) override {
     std::lock_guard<std::mutex> lock(mu_);
     return dead_.count(peer) > 0;
@@ -187,6 +198,9 @@ class NetTransport : public Transport {
   // ---- progress thread ----
 
   void Loop() {
+    std::string how = BindThreadNear(pciPath_);
+    CC_INFO(kLogNet, "net plugin '%s' progress thread of rank %d (device %d): %s", net_->name, ctx_.rank, dev_,
+            how.c_str());
     int idle = 0;
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
@@ -446,7 +460,14 @@ class NetTransport : public Transport {
     if (c->comm) (c->isSend ? net_->closeSend : net_->closeRecv)(c->comm);
     c->comm = nullptr;
     c->broken = true;
-    dead_.insert(c->peer);
+    if (dead_.insert(c->peer).second) {
+      // Receives from this peer on channels it never connected can no longer complete.
+      for (auto& kv : conns_) {
+        Conn& o = kv.second;
+        if (&o != c && !o.isSend && o.peer == c->peer && !o.comm && !o.broken)
+          Break(&o, "rank " + std::to_string(c->peer) + " lost another connection before connecting this one");
+      }
+    }
     ctx_.doorbell->Ring();
   }
 
@@ -464,6 +485,7 @@ class NetTransport : public Transport {
   int dev_;
   void* listen_;
   std::mutex& pluginMu_;
+  std::string pciPath_;
   bool regRequired_ = false;
   size_t maxMsg_ = SIZE_MAX;
 
@@ -482,8 +504,8 @@ class NetTransport : public Transport {
 }  // namespace
 
 std::unique_ptr<Transport> CreateNetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev,
-                                              void* listenComm) {
-  return std::make_unique<NetTransport>(ctx, net, dev, listenComm);
+                                              void* listenComm, const std::string& pciPath) {
+  return std::make_unique<NetTransport>(ctx, net, dev, listenComm, pciPath);
 }
 
 }  // namespace conccl

@@ -9,12 +9,18 @@
 // Messages larger than the device's maxMessageBytes M travel as floor(size / M) + 1 pieces (the last one
 // shorter than M, possibly empty), so a receiver knows the end of a message without a header.
 //
-// Progress: a progress thread makes every plugin call (under the plugin's lock), tests in-flight requests,
-// completes ConCCL requests and rings the communicator's doorbell. It polls while work is in flight, yielding
-// the CPU after a few idle rounds, and sleeps when there is none (accepting new connections every 10 ms).
+// Progress: a progress thread (bound near the device, CONCCL_BIND_PROGRESS) makes the plugin calls (under the
+// plugin's lock), tests in-flight requests, completes ConCCL requests and rings the communicator's doorbell.
+// It polls while work is in flight, yielding the CPU after a few idle rounds, and sleeps when there is none
+// (accepting new connections every 10 ms). A thread waiting for a request also runs one round of that work
+// (Progress) when the lock is free, so a completion does not wait for the progress thread to be scheduled.
+//
+// Failure: a broken connection fails its messages with ccRemoteError and marks its peer dead; receives from a
+// dead peer on channels it never connected fail at once instead of waiting for the communicator's timeout.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "conccl_net.h"
 #include "transports/transport.h"
@@ -24,9 +30,8 @@ namespace conccl {
 // Opens the listening endpoint of device dev of a plugin, writing its handle (CC_NET_HANDLE_MAXSIZE bytes).
 ccResult_t NetListen(const ccNet_v1_t* net, int dev, uint8_t* handle, void** listenComm);
 
-// The adapter. handles(peer) must point at CC_NET_HANDLE_MAXSIZE bytes of that peer's listen handle (from
-// ctx.peers). Takes ownership of listenComm.
+// The adapter. Peers' listen handles come from ctx.peers[p].netHandle. Takes ownership of listenComm.
 std::unique_ptr<Transport> CreateNetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev,
-                                              void* listenComm);
+                                              void* listenComm, const std::string& pciPath);
 
 }  // namespace conccl

@@ -4,10 +4,12 @@
 // Each layout lists the host of every rank. Children check, against the serial references of
 // test_util.h: the host layout the communicator computed, ccAllReduce over types, ops, counts (0, below
 // nranks, odd, several chunks), in and out of place; the bytes each rank sent, which pins the schedule
-// (a flat ring sends other amounts); ccAllreduceCompressed with int8 (codec error bound) and with error
-// feedback (residuals on host leaders only). Randblock with error feedback is checked by the parent for
-// conservation over calls: sum of outputs + leaders' residuals = sum of inputs. This test links the
-// internal archive to read the communicator's host layout and byte counter.
+// (a flat ring sends other amounts); hierarchical ccAllreduceCompressed (forced: config ccAlgoHier or
+// CONCCL_ALGO=hier) with int8 (codec error bound, bitwise identical on every rank) and error feedback
+// (residuals on host leaders only), and that it stays flat when not forced. Randblock and summable with
+// error feedback are checked by the parent for conservation over calls: sum of outputs + leaders'
+// residuals = sum of inputs. This test links the internal archive to read the communicator's host
+// layout and byte counter.
 #include <gtest/gtest.h>
 
 #include <sys/mman.h>
@@ -38,11 +40,20 @@ struct Layout {
 void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
 
 // What the children leave for the parent (a MAP_SHARED anonymous mapping made before the fork).
+constexpr int kEfCodecs = 2;  // randblock, summable
+constexpr int kInt8Variants = 3;
 struct Shared {
-  float residual[kMaxRanks][kEfCount];  // randblock + ef residual after the last call (leaders)
-  int hasResidual[kMaxRanks];
-  double sumOut[kEfCount];              // rank 0: sum over calls of the outputs
+  float residual[kEfCodecs][kMaxRanks][kEfCount];  // residual after the last call (leaders)
+  int hasResidual[kEfCodecs][kMaxRanks];
+  double sumOut[kEfCodecs][kEfCount];              // rank 0: sum over calls of the outputs
+  uint64_t outHash[kInt8Variants][kMaxRanks];      // int8 calls: hash of each rank's output bytes
 };
+
+uint64_t HashBytes(const void* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  return h;
+}
 
 #define CHILD_CHECK(cond, code, ...)            \
   do {                                          \
@@ -151,26 +162,54 @@ int CheckTraffic(ccComm_t comm, int rank, const std::vector<std::vector<int>>& h
 
 // ---- compressed -------------------------------------------------------------------------------------
 
-ccCompressConfig_t CompressConfig(ccCodec_t codec, uint64_t key) {
+ccCompressConfig_t CompressConfig(ccCodec_t codec, uint64_t key, ccAlgo_t algo) {
   ccCompressConfig_t c;
   ccCompressConfigInit(&c);
   c.codec = codec;
   c.key = key;
+  c.algo = algo;
   return c;
 }
 
-// int8 without feedback (every call) and with feedback (first call: the residual starts at zero), float32
-// sum: within H hops of re-quantization of the block's summed magnitudes, H = number of hosts.
-int CheckInt8(ccComm_t comm, int rank, int n, int nHosts, bool leader) {
+// Compressed calls are hierarchical only when forced (config ccAlgoHier, or CONCCL_ALGO=hier with config
+// auto): with config auto and no CONCCL_ALGO, an error-feedback call stays flat, so every rank keeps a
+// residual.
+int CheckCompressedStaysFlat(ccComm_t comm, int rank) {
+  ccCompressConfig_t cfg = CompressConfig(ccCodecInt8, 31337, ccAlgoAuto);
+  cfg.feedback = ccFeedbackEf;
+  std::vector<float> buf(5000, 0.25f);
+  CHILD_CALL(ccAllreduceCompressed(buf.data(), buf.data(), buf.size(), ccFloat32, ccSum, &cfg, comm, nullptr), 70);
+  size_t bytes = 0;
+  CHILD_CALL(ccCommResidualBytes(comm, cfg.key, &bytes), 71);
+  CHILD_CHECK(bytes > 0, 72, "a flat compressed call with feedback left no residual on this rank");
+  return 0;
+}
+
+// int8 without feedback and with feedback (first call: the residual starts at zero) on float32, and
+// float16 in place: within H hops of re-quantization of the block's summed magnitudes (H = number of
+// hosts), plus float32 roundoff and, for float16, the output rounding. Output hashes go to the parent.
+int CheckInt8(ccComm_t comm, int rank, int n, int nHosts, bool leader, ccAlgo_t algo, Shared* sh) {
   const size_t count = 20000, B = 256;
   std::vector<std::vector<float>> g(static_cast<size_t>(n), std::vector<float>(count));
   for (int r = 0; r < n; ++r)
-    for (size_t i = 0; i < count; ++i) g[size_t(r)][i] = Uniform(77, r, i) * (1.0f + float(i % 7));
-  for (ccFeedback_t fb : {ccFeedbackNone, ccFeedbackEf}) {
-    ccCompressConfig_t cfg = CompressConfig(ccCodecInt8, 900 + fb);
+    for (size_t i = 0; i < count; ++i)
+      g[size_t(r)][i] = HalfToFloat(FloatToHalf(Uniform(77, r, i) * (1.0f + float(i % 7))));  // exact in fp16
+  for (int v = 0; v < kInt8Variants; ++v) {
+    const ccFeedback_t fb = v == 1 ? ccFeedbackEf : ccFeedbackNone;
+    const bool half = v == 2;
+    ccCompressConfig_t cfg = CompressConfig(ccCodecInt8, 900 + uint64_t(v), algo);
     cfg.feedback = fb;
     std::vector<float> out(count);
-    CHILD_CALL(ccAllreduceCompressed(g[size_t(rank)].data(), out.data(), count, ccFloat32, ccSum, &cfg, comm, nullptr), 40);
+    if (half) {
+      std::vector<uint16_t> buf(count);
+      for (size_t i = 0; i < count; ++i) buf[i] = FloatToHalf(g[size_t(rank)][i]);
+      CHILD_CALL(ccAllreduceCompressed(buf.data(), buf.data(), count, ccFloat16, ccSum, &cfg, comm, nullptr), 40);
+      for (size_t i = 0; i < count; ++i) out[i] = HalfToFloat(buf[i]);
+      sh->outHash[v][rank] = HashBytes(buf.data(), count * 2);
+    } else {
+      CHILD_CALL(ccAllreduceCompressed(g[size_t(rank)].data(), out.data(), count, ccFloat32, ccSum, &cfg, comm, nullptr), 40);
+      sh->outHash[v][rank] = HashBytes(out.data(), count * 4);
+    }
     const double L = 127.0;
     for (size_t off = 0; off < count; off += B) {
       const size_t e = std::min(count, off + B);
@@ -184,8 +223,10 @@ int CheckInt8(ccComm_t comm, int rank, int n, int nHosts, bool leader) {
       for (size_t i = off; i < e; ++i) {
         double exact = 0, abs = 0;
         for (int r = 0; r < n; ++r) exact += g[size_t(r)][i], abs += std::fabs(g[size_t(r)][i]);
-        const double err = std::fabs(out[i] - exact), lim = bound + 2.0 * n * std::ldexp(1.0, -24) * abs;
-        CHILD_CHECK(err <= lim, 41, "int8 fb %d element %zu: error %g above bound %g", int(fb), i, err, lim);
+        double lim = bound + 2.0 * n * std::ldexp(1.0, -24) * abs;
+        if (half) lim += std::ldexp(1.0, -11) * (std::fabs(exact) + bound) + std::ldexp(1.0, -25);
+        const double err = std::fabs(out[i] - exact);
+        CHILD_CHECK(err <= lim, 41, "int8 variant %d element %zu: error %g above bound %g", v, i, err, lim);
       }
     }
     size_t bytes = 0;
@@ -197,20 +238,21 @@ int CheckInt8(ccComm_t comm, int rank, int n, int nHosts, bool leader) {
   return 0;
 }
 
-// Randblock + ef, avg: leaders keep residuals; the parent checks conservation over the calls.
-int RandBlockCalls(ccComm_t comm, int rank, int n, Shared* sh) {
-  ccCompressConfig_t cfg = CompressConfig(ccCodecRandBlock, 4242);
-  cfg.feedback = ccFeedbackEf;
-  cfg.ratio = 1.0f / 16;
-  std::vector<float> in(kEfCount), out(kEfCount);
-  for (int t = 0; t < kEfCalls; ++t) {
-    for (size_t i = 0; i < kEfCount; ++i) in[i] = Uniform(1000 + uint64_t(t), rank, i);
-    CHILD_CALL(ccAllreduceCompressed(in.data(), out.data(), kEfCount, ccFloat32, ccAvg, &cfg, comm, nullptr), 50);
-    if (rank == 0)
-      for (size_t i = 0; i < kEfCount; ++i) sh->sumOut[i] += out[i];
+// Randblock and summable with ef, avg: leaders keep residuals; the parent checks conservation.
+int ExactCodecCalls(ccComm_t comm, int rank, ccAlgo_t algo, Shared* sh) {
+  for (int k = 0; k < kEfCodecs; ++k) {
+    ccCompressConfig_t cfg = CompressConfig(k == 0 ? ccCodecRandBlock : ccCodecSummable, 4242 + uint64_t(k), algo);
+    cfg.feedback = ccFeedbackEf;
+    cfg.ratio = 1.0f / 16;
+    std::vector<float> in(kEfCount), out(kEfCount);
+    for (int t = 0; t < kEfCalls; ++t) {
+      for (size_t i = 0; i < kEfCount; ++i) in[i] = Uniform(1000 + uint64_t(t), rank, i);
+      CHILD_CALL(ccAllreduceCompressed(in.data(), out.data(), kEfCount, ccFloat32, ccAvg, &cfg, comm, nullptr), 50);
+      if (rank == 0)
+        for (size_t i = 0; i < kEfCount; ++i) sh->sumOut[k][i] += out[i];
+    }
+    sh->hasResidual[k][rank] = ccCommGetResidual(comm, cfg.key, sh->residual[k][rank], kEfCount) == ccSuccess;
   }
-  (void)n;
-  sh->hasResidual[rank] = ccCommGetResidual(comm, cfg.key, sh->residual[rank], kEfCount) == ccSuccess ? 1 : 0;
   return 0;
 }
 
@@ -227,8 +269,11 @@ int Child(int rank, const Layout& L, const ccUniqueId& id, Shared* sh) {
               conccl::DescribeLayout(comm->hosts).c_str());
   int rc = CheckAllReduce(comm, rank, n);
   if (rc == 0) rc = CheckTraffic(comm, rank, hosts);
-  if (rc == 0) rc = CheckInt8(comm, rank, n, int(hosts.size()), comm->hosts.IsLeader());
-  if (rc == 0) rc = RandBlockCalls(comm, rank, n, sh);
+  // Forced by the config in the automatic layouts, by CONCCL_ALGO=hier (config auto) in the others.
+  const ccAlgo_t algo = L.algo ? ccAlgoAuto : ccAlgoHier;
+  if (rc == 0) rc = CheckInt8(comm, rank, n, int(hosts.size()), comm->hosts.IsLeader(), algo, sh);
+  if (rc == 0) rc = ExactCodecCalls(comm, rank, algo, sh);
+  if (rc == 0 && !L.algo) rc = CheckCompressedStaysFlat(comm, rank);
   if (rc != 0) {
     ccCommAbort(comm);
     return rc;
@@ -262,24 +307,29 @@ TEST_P(Hier, AllReduceAcrossHosts) {
     ok = ok && st[i].ExitedWith(0);
   }
   if (ok) {
-    // Residuals live on the leaders only.
     const auto hosts = ExpectedHosts(L.hostOf);
     std::vector<int> isLeader(size_t(n), 0);
     for (const auto& h : hosts) isLeader[size_t(h[0])] = 1;
-    for (int r = 0; r < n; ++r) EXPECT_EQ(sh->hasResidual[r], isLeader[size_t(r)]) << "rank " << r;
-    // Conservation: sum_t out_t + (sum over leaders of e) / n == sum_t mean_k g_{t,k}.
-    double num = 0, den = 0, enorm = 0;
-    for (size_t i = 0; i < kEfCount; ++i) {
-      double lhs = sh->sumOut[i], rhs = 0;
-      for (int r = 0; r < n; ++r) {
-        if (isLeader[size_t(r)]) lhs += double(sh->residual[r][i]) / n, enorm += double(sh->residual[r][i]) * sh->residual[r][i];
-        for (int t = 0; t < kEfCalls; ++t) rhs += double(Uniform(1000 + uint64_t(t), r, i)) / n;
+    for (int v = 0; v < kInt8Variants; ++v)  // every rank got the same bits
+      for (int r = 1; r < n; ++r) EXPECT_EQ(sh->outHash[v][r], sh->outHash[v][0]) << "int8 variant " << v << " rank " << r;
+    for (int k = 0; k < kEfCodecs; ++k) {
+      // Residuals live on the leaders only.
+      for (int r = 0; r < n; ++r) EXPECT_EQ(sh->hasResidual[k][r], isLeader[size_t(r)]) << "codec " << k << " rank " << r;
+      // Conservation: sum_t out_t + (sum over leaders of e) / n == sum_t mean_k g_{t,k}.
+      double num = 0, den = 0, enorm = 0;
+      for (size_t i = 0; i < kEfCount; ++i) {
+        double lhs = sh->sumOut[k][i], rhs = 0;
+        for (int r = 0; r < n; ++r) {
+          const double e = sh->residual[k][r][i];
+          if (isLeader[size_t(r)]) lhs += e / n, enorm += e * e;
+          for (int t = 0; t < kEfCalls; ++t) rhs += double(Uniform(1000 + uint64_t(t), r, i)) / n;
+        }
+        num += (lhs - rhs) * (lhs - rhs);
+        den += rhs * rhs;
       }
-      num += (lhs - rhs) * (lhs - rhs);
-      den += rhs * rhs;
+      EXPECT_LT(std::sqrt(num / den), 1e-5) << "codec " << k;
+      EXPECT_GT(enorm, 0.0) << "codec " << k;  // the identity is not vacuous
     }
-    EXPECT_LT(std::sqrt(num / den), 1e-5);
-    EXPECT_GT(enorm, 0.0);  // the identity is not vacuous
   }
   sh->~Shared();
   munmap(mem, sizeof(Shared));
@@ -307,7 +357,7 @@ TEST(HierMismatch, HeaderCheckAndResidualAveragingFail) {
       if (phase == 0) {
         r = ccAllReduce(buf.data(), buf.data(), rank == 3 ? 11 : 10, ccFloat32, ccSum, comm, nullptr);
       } else {
-        ccCompressConfig_t c = CompressConfig(ccCodecInt8, 77);
+        ccCompressConfig_t c = CompressConfig(ccCodecInt8, 77, ccAlgoHier);
         c.feedback = ccFeedbackEf;
         CHILD_CALL(ccAllreduceCompressed(buf.data(), buf.data(), buf.size(), ccFloat32, ccSum, &c, comm, nullptr), 61);
         r = ccCommAverageResiduals(comm);

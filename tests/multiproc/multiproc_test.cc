@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -306,13 +307,17 @@ struct KillShared {
 };
 
 struct KillParam {
-  const char* net;
+  const char* net;  // a built-in transport, or a net plugin (libconccl-net-<net>.so in CONCCL_TEST_PLUGIN_DIR)
   bool selfKill;  // the victim raises SIGKILL itself between calls; otherwise the parent kills it mid-loop
   int victim;
+  const char* ucxTls = nullptr;  // UCX_TLS for the ucx plugin
 };
 
+bool IsPlugin(const char* net) { return strcmp(net, "tcp") != 0 && strcmp(net, "shm") != 0; }
+
 std::string KillName(const KillParam& p) {
-  return std::string(p.net) + (p.selfKill ? "_self" : "_parent") + "_rank" + std::to_string(p.victim);
+  return std::string(p.net) + (p.ucxTls ? std::string("_") + p.ucxTls : "") + (p.selfKill ? "_self" : "_parent") +
+         "_rank" + std::to_string(p.victim);
 }
 std::string KillNameOf(const ::testing::TestParamInfo<KillParam>& info) { return KillName(info.param); }
 void PrintTo(const KillParam& p, std::ostream* os) { *os << KillName(p); }
@@ -325,6 +330,11 @@ TEST_P(PeerKill, SurvivorsFailPromptly) {
   ASSERT_NE(shared.get(), nullptr);
   for (int r = 0; r < kRanks; ++r) shared->code[r] = -1;
   ScopedEnv timeout("CONCCL_TIMEOUT_MS", "20000");
+  const std::string pluginPath =
+      IsPlugin(p.net) ? std::string(CONCCL_TEST_PLUGIN_DIR) + "/libconccl-net-" + p.net + ".so" : "";
+  if (IsPlugin(p.net) && access(pluginPath.c_str(), R_OK) != 0) GTEST_SKIP() << pluginPath << " not built";
+  ScopedEnv plugin("CONCCL_NET_PLUGIN", IsPlugin(p.net) ? pluginPath.c_str() : nullptr);
+  ScopedEnv tls("UCX_TLS", p.ucxTls);
   ccUniqueId id;
   ASSERT_EQ(ccGetUniqueId(&id), ccSuccess);
   KillShared* sh = shared.get();
@@ -392,7 +402,9 @@ TEST_P(PeerKill, SurvivorsFailPromptly) {
 
 INSTANTIATE_TEST_SUITE_P(Net, PeerKill,
                          ::testing::Values(KillParam{"tcp", true, 2}, KillParam{"tcp", false, 0},
-                                           KillParam{"shm", true, 2}, KillParam{"shm", false, 0}),
+                                           KillParam{"shm", true, 2}, KillParam{"shm", false, 0},
+                                           KillParam{"example", false, 1}, KillParam{"ucx", false, 1, "tcp"},
+                                           KillParam{"ucx", true, 2, "sm"}),
                          KillNameOf);
 
 // ---- mismatched calls across processes -----------------------------------------------------------------

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-COMMON = ["--model", "mlp", "--width", "128", "--batch", "32", "--epochs", "3", "--train-subset", "12800",
+COMMON = ["--model", "mlp", "--width", "256", "--batch", "32", "--epochs", "3", "--train-subset", "25600",
           "--test-subset", "5000", "--lr", "0.05", "--seed", "1"]
 RUNS = {
     "sgd": ["--method", "sgd"],
