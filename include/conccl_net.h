@@ -89,12 +89,14 @@ typedef struct {
    * accepts any number of connections until closeListen. */
   int (*listen)(int dev, void* handle, void** listenComm);
   /* Starts connecting to the listener described by handle. Non-blocking: sets *sendComm to NULL until the
-   * connection is ready, and is then called again with the same arguments. */
+   * connection is ready, and is then called again with the same arguments. Connections to one handle are
+   * interchangeable until their first message, so calls with equal handles may complete in any order. */
   int (*connect)(int dev, const void* handle, void** sendComm);
   /* Returns the next connection made to listenComm, or NULL in *recvComm if none is ready yet. */
   int (*accept)(void* listenComm, void** recvComm);
 
-  /* Registers data[0..size) (ptrType CC_NET_PTR_*) for use with comm (a sendComm or recvComm). */
+  /* Registers data[0..size) (ptrType CC_NET_PTR_*) for use with comm (a sendComm or recvComm). Closing the
+   * comm releases its registrations too (their mhandles become invalid). */
   int (*regMr)(void* comm, void* data, size_t size, int ptrType, void** mhandle);
   int (*deregMr)(void* comm, void* mhandle);
 
@@ -112,7 +114,9 @@ typedef struct {
    * nothing to flush. May be NULL in the table for plugins that only support host memory. */
   int (*iflush)(void* recvComm, void* data, size_t size, void* mhandle, void** request);
 
-  /* Close endpoints. Pending requests on a closed comm are abandoned (never completed, never touched). */
+  /* Close endpoints. Pending requests on a closed comm are abandoned (never completed, never touched by
+   * ConCCL again; the plugin frees them and stops touching their buffers before close returns). Messages
+   * already completed on a sendComm must still reach the peer (a graceful close flushes them). */
   int (*closeSend)(void* sendComm);
   int (*closeRecv)(void* recvComm);
   int (*closeListen)(void* listenComm);

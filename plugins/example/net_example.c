@@ -19,6 +19,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,11 @@ struct handle {
 
 struct request;
 
+struct mr;
+
 struct comm {
   int fd;
+  struct mr* mrs; /* registrations made on this comm: released by its close */
   int isSend;
   int broken;
   struct request* head; /* FIFO of posted requests; the head is the one moving */
@@ -61,6 +65,7 @@ struct request {
 struct mr {
   void* data;
   size_t size;
+  struct mr* next;
 };
 
 static int exampleInit(ccNetLogger_v1_t logger) {
@@ -142,17 +147,56 @@ static struct comm* newComm(int fd, int isSend) {
   return c;
 }
 
-/* Connects at once (the listener exists before its handle is published, so the kernel completes it). */
+/* Connections being made, found again by their handle (calls with equal handles may finish them in any
+ * order: the connections are interchangeable until their first message). */
+struct connecting {
+  struct handle h;
+  int fd;
+  struct connecting* next;
+};
+static struct connecting* connecting_;
+
+/* Non-blocking: the first call starts the TCP connect, later calls finish it. */
 static int exampleConnect(int dev, const void* handle, void** sendComm) {
   struct handle h;
   if (dev != 0 || !handle || !sendComm) return ccNetErrorArgument;
   memcpy(&h, handle, sizeof(h));
   if (h.magic != EXAMPLE_HANDLE_MAGIC || h.addr.sin_family != AF_INET) return ccNetErrorArgument;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ccNetErrorSystem;
-  if (connect(fd, (struct sockaddr*)&h.addr, sizeof(h.addr)) != 0) {
+  *sendComm = NULL;
+  struct connecting** at = &connecting_;
+  while (*at && memcmp(&(*at)->h, &h, sizeof(h)) != 0) at = &(*at)->next;
+  if (!*at) {
+    struct connecting* k = calloc(1, sizeof(*k));
+    if (!k) return ccNetErrorSystem;
+    k->h = h;
+    k->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (k->fd < 0) {
+      free(k);
+      return ccNetErrorSystem;
+    }
+    if (connect(k->fd, (struct sockaddr*)&h.addr, sizeof(h.addr)) != 0 && errno != EINPROGRESS) {
+      if (logf_) logf_(CC_NET_LOG_INFO, "example: connect to %s:%d: %s", inet_ntoa(h.addr.sin_addr),
+                       ntohs(h.addr.sin_port), strerror(errno));
+      close(k->fd);
+      free(k);
+      return ccNetErrorRemote;
+    }
+    k->next = connecting_;
+    connecting_ = k;
+    at = &connecting_;
+  }
+  struct connecting* k = *at;
+  struct pollfd p = {k->fd, POLLOUT, 0};
+  if (poll(&p, 1, 0) == 0) return ccNetOk; /* not yet */
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  *at = k->next;
+  int fd = k->fd;
+  free(k);
+  if (err) {
     if (logf_) logf_(CC_NET_LOG_INFO, "example: connect to %s:%d: %s", inet_ntoa(h.addr.sin_addr),
-                     ntohs(h.addr.sin_port), strerror(errno));
+                     ntohs(h.addr.sin_port), strerror(err));
     close(fd);
     return ccNetErrorRemote;
   }
@@ -170,20 +214,30 @@ static int exampleAccept(void* listenComm, void** recvComm) {
 }
 
 static int exampleRegMr(void* comm, void* data, size_t size, int ptrType, void** mhandle) {
-  (void)comm;
+  struct comm* c = comm;
+  if (!c || !mhandle) return ccNetErrorArgument;
   if (ptrType != CC_NET_PTR_HOST) return ccNetErrorUnsupported;
   struct mr* m = malloc(sizeof(*m));
   if (!m) return ccNetErrorSystem;
   m->data = data;
   m->size = size;
+  m->next = c->mrs;
+  c->mrs = m;
   *mhandle = m;
   return ccNetOk;
 }
 
 static int exampleDeregMr(void* comm, void* mhandle) {
-  (void)comm;
-  free(mhandle);
-  return ccNetOk;
+  struct comm* c = comm;
+  if (!c || !mhandle) return ccNetErrorArgument;
+  for (struct mr** p = &c->mrs; *p; p = &(*p)->next) {
+    if (*p == mhandle) {
+      *p = ((struct mr*)mhandle)->next;
+      free(mhandle);
+      return ccNetOk;
+    }
+  }
+  return ccNetErrorArgument; /* not registered on this comm */
 }
 
 static int post(struct comm* c, void* data, size_t size, void* mhandle, void** request) {
@@ -288,6 +342,11 @@ static int closeComm(void* comm) {
     struct request* next = r->next;
     free(r);
     r = next;
+  }
+  while (c->mrs) {
+    struct mr* m = c->mrs;
+    c->mrs = m->next;
+    free(m);
   }
   close(c->fd);
   free(c);

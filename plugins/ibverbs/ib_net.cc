@@ -136,9 +136,11 @@ void IbNet::FreeRequest(IbRequest* r) {
 
 void IbNet::DestroyComm(IbComm* c) {
   if (!c) return;
+  // The queue pair goes first: once it is destroyed no RDMA write can land on a registration released below.
+  if (c->qp) verbs_->DestroyQp(c->qp);
+  c->qp = nullptr;
   for (IbRequest& r : c->reqs)
     if (r.active) FreeRequest(&r);
-  if (c->qp) verbs_->DestroyQp(c->qp);
   if (c->slotsMr.handle) verbs_->DeregMr(devices_[c->dev].ctx, c->slotsMr);
   free(c->slots);
   if (c->fd >= 0) close(c->fd);

@@ -38,6 +38,8 @@
 #define UCX_HANDLE_MAGIC 0x55435831u /* "UCX1" */
 #define TAG_MASK_ALL ((ucp_tag_t)-1)
 #define MAX_PENDING_ACCEPTS 1024
+#define PEER_CLOSE_GRACE_MS 1000 /* a request still pending this long after the peer closed fails */
+#define ACCEPT_TIMEOUT_MS 10000  /* an accepted side channel must complete the address exchange by then */
 
 static ccNetLogger_v1_t logf_;
 static ucp_context_h ctx_;
@@ -75,6 +77,8 @@ struct comm {
   struct request* reqs;
   struct oob oob; /* the side channel: the address exchange, then kept open to notice the peer's death */
   struct timespec lastWatch;
+  int64_t closedAtMs; /* when the side channel was seen closed (0 = open) */
+  struct mr* mrs;     /* registrations made on this comm: released by its close */
 };
 
 /* Checks, at most once a millisecond, whether the peer closed the side channel (it died or closed the
@@ -84,12 +88,17 @@ static void watchPeer(struct comm* c) {
   clock_gettime(CLOCK_MONOTONIC, &now);
   if ((now.tv_sec - c->lastWatch.tv_sec) * 1000000000L + (now.tv_nsec - c->lastWatch.tv_nsec) < 1000000L) return;
   c->lastWatch = now;
+  int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  if (c->closedAtMs) {  /* a peer that closed gracefully flushed its data first: give it time to land */
+    if (ms - c->closedAtMs > PEER_CLOSE_GRACE_MS && !c->broken) {
+      LOG(CC_NET_LOG_INFO, "ucx: the peer closed the connection's side channel");
+      c->broken = 1;
+    }
+    return;
+  }
   char byte;
   ssize_t n = recv(c->oob.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-    if (!c->broken) LOG(CC_NET_LOG_INFO, "ucx: the peer closed the connection's side channel");
-    c->broken = 1;
-  }
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) c->closedAtMs = ms;
 }
 
 /* A connection being set up from a connect() call, found again by its handle. */
@@ -107,6 +116,7 @@ struct listener {
 
 struct mr {
   ucp_mem_h memh;
+  struct mr* next;
 };
 
 static int sharedMemoryOnly_; /* UCX_TLS names only shared-memory transports (no peer error handling) */
@@ -232,23 +242,37 @@ static int ucxListen(int dev, void* handle, void** listenComm) {
   return ccNetOk;
 }
 
-/* Closes an endpoint, waiting a bounded time (1 s) for the close to finish. */
-static void closeEp(ucp_ep_h ep) {
+static int64_t nowMs(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Progresses the worker until req is no longer in progress or ms milliseconds passed; then frees it.
+ * Returns 1 if it finished in time. */
+static int waitRequest(void* req, int ms) {
+  if (!UCS_PTR_IS_PTR(req)) return 1;
+  int64_t end = nowMs() + ms;
+  while (ucp_request_check_status(req) == UCS_INPROGRESS && nowMs() < end) ucp_worker_progress(worker_);
+  int done = ucp_request_check_status(req) != UCS_INPROGRESS;
+  ucp_request_free(req);
+  return done;
+}
+
+/* Closes an endpoint. Gracefully when `graceful` (what was sent is flushed to the peer first, for up to
+ * 2 s); by force otherwise, or when the graceful close does not finish (the peer is gone): outstanding
+ * operations are purged, so no buffer is touched afterwards. Endpoints without peer error handling (shared
+ * memory) cannot be closed by force: theirs is always the graceful close. */
+static void closeEp(ucp_ep_h ep, int graceful) {
   if (!ep) return;
   ucp_request_param_t p;
   memset(&p, 0, sizeof(p));
   p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-  p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+  p.flags = graceful || sharedMemoryOnly_ ? 0 : UCP_EP_CLOSE_FLAG_FORCE;
   void* req = ucp_ep_close_nbx(ep, &p);
-  if (!UCS_PTR_IS_PTR(req)) return;
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (ucp_request_check_status(req) == UCS_INPROGRESS) {
-    ucp_worker_progress(worker_);
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > 1000) break;
-  }
-  ucp_request_free(req);
+  if (UCS_PTR_IS_ERR(req) || waitRequest(req, 2000) || p.flags || sharedMemoryOnly_) return;
+  p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+  waitRequest(ucp_ep_close_nbx(ep, &p), 1000);
 }
 
 /* Creates c's endpoint to the worker address in the peer's side-channel frame (at offset skip). */
@@ -349,12 +373,15 @@ static int ucxAccept(void* listenComm, void** recvComm) {
       break;
     }
     oobStart(&c->oob, fd, myAddress_, myAddressLen_);
+    c->closedAtMs = nowMs() + ACCEPT_TIMEOUT_MS; /* until identified: the set-up deadline */
     l->pending[l->count++] = c;
   }
   for (int i = 0; i < l->count; ++i) {
     struct comm* c = l->pending[i];
     int r = oobAdvance(&c->oob);
-    if (r == 0) continue;
+    if (r == 0 && nowMs() < c->closedAtMs) continue;
+    if (r == 0) r = -1; /* no address exchange in time */
+    c->closedAtMs = 0;
     l->pending[i--] = l->pending[--l->count];
     size_t len = 0;
     const uint8_t* frame = r > 0 ? oobPeerFrame(&c->oob, &len) : NULL;
@@ -370,8 +397,8 @@ static int ucxAccept(void* listenComm, void** recvComm) {
 }
 
 static int ucxRegMr(void* comm, void* data, size_t size, int ptrType, void** mhandle) {
-  (void)comm;
-  if (!mhandle || (size && !data)) return ccNetErrorArgument;
+  struct comm* c = comm;
+  if (!c || !mhandle || (size && !data)) return ccNetErrorArgument;
   if (ptrType != CC_NET_PTR_HOST) return ccNetErrorUnsupported;
   struct mr* m = calloc(1, sizeof(*m));
   if (!m) return ccNetErrorSystem;
@@ -386,17 +413,24 @@ static int ucxRegMr(void* comm, void* data, size_t size, int ptrType, void** mha
     free(m);
     return ccNetErrorSystem;
   }
+  m->next = c->mrs;
+  c->mrs = m;
   *mhandle = m;
   return ccNetOk;
 }
 
 static int ucxDeregMr(void* comm, void* mhandle) {
-  (void)comm;
-  struct mr* m = mhandle;
-  if (!m) return ccNetErrorArgument;
-  ucs_status_t st = ucp_mem_unmap(ctx_, m->memh);
-  free(m);
-  return st == UCS_OK ? ccNetOk : ccNetErrorSystem;
+  struct comm* c = comm;
+  if (!c || !mhandle) return ccNetErrorArgument;
+  for (struct mr** p = &c->mrs; *p; p = &(*p)->next) {
+    if (*p != mhandle) continue;
+    struct mr* m = *p;
+    *p = m->next;
+    ucs_status_t st = ucp_mem_unmap(ctx_, m->memh);
+    free(m);
+    return st == UCS_OK ? ccNetOk : ccNetErrorSystem;
+  }
+  return ccNetErrorArgument; /* not registered on this comm */
 }
 
 static void linkReq(struct comm* c, struct request* r) {
@@ -457,10 +491,22 @@ static int ucxIrecv(void* recvComm, void* data, size_t size, void* mhandle, void
   return post(recvComm, data, size, mhandle, request, 1);
 }
 
+/* Frees a request. One still in progress is cancelled first and progressed until UCX lets go of its
+ * buffer (bounded: 1 s; the endpoint of a broken connection was force-closed, which purges its sends). */
 static void release(struct request* r) {
   unlink_(r);
-  if (r->ucx) ucp_request_free(r->ucx);
+  if (r->ucx) {
+    if (ucp_request_check_status(r->ucx) == UCS_INPROGRESS) ucp_request_cancel(worker_, r->ucx);
+    waitRequest(r->ucx, 1000);
+  }
   free(r);
+}
+
+/* A broken connection: its endpoint is closed by force so that no outstanding send touches its buffer. */
+static void breakComm(struct comm* c) {
+  c->broken = 1;
+  if (c->ep) closeEp(c->ep, 0);
+  c->ep = NULL;
 }
 
 static int ucxTest(void* request, int* done, size_t* size) {
@@ -476,13 +522,13 @@ static int ucxTest(void* request, int* done, size_t* size) {
   if (st == UCS_INPROGRESS) {
     watchPeer(r->comm);
     if (!r->comm->broken) return ccNetOk;
-    ucp_request_cancel(worker_, r->ucx); /* the peer is gone: this receive (or send) will never finish */
+    breakComm(r->comm); /* the peer is gone: this receive (or send) will never finish */
     release(r);
     return ccNetErrorRemote;
   }
   if (st != UCS_OK) {
     LOG(CC_NET_LOG_INFO, "ucx: %s failed: %s", r->isRecv ? "receive" : "send", ucs_status_string(st));
-    r->comm->broken = 1;
+    breakComm(r->comm);
     release(r);
     return ccNetErrorRemote;
   }
@@ -495,12 +541,15 @@ static int ucxTest(void* request, int* done, size_t* size) {
 static int closeComm(void* comm) {
   struct comm* c = comm;
   if (!c) return ccNetErrorArgument;
-  while (c->reqs) {
-    struct request* r = c->reqs;
-    if (r->ucx) ucp_request_cancel(worker_, r->ucx);
-    release(r);
+  closeEp(c->ep, !c->broken && !c->reqs); /* graceful flushes what was sent; pending requests mean abandon */
+  c->ep = NULL;
+  while (c->reqs) release(c->reqs);
+  while (c->mrs) {
+    struct mr* m = c->mrs;
+    c->mrs = m->next;
+    ucp_mem_unmap(ctx_, m->memh);
+    free(m);
   }
-  closeEp(c->ep);
   freeComm(c);
   return ccNetOk;
 }

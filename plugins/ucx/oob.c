@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,14 +33,14 @@ static void queue(struct oob* o, const void* payload, size_t len) {
 
 int oobConnect(struct oob* o, const struct sockaddr_in* addr, const void* payload, size_t len) {
   if (len > OOB_MAX_FRAME) return -1;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  if (connect(fd, (const struct sockaddr*)addr, sizeof(*addr)) != 0) {
+  if (connect(fd, (const struct sockaddr*)addr, sizeof(*addr)) != 0 && errno != EINPROGRESS) {
     close(fd);
     return -1;
   }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   o->fd = fd;
+  o->connecting = 1;
   queue(o, payload, len);
   return 0;
 }
@@ -53,6 +54,14 @@ void oobStart(struct oob* o, int fd, const void* payload, size_t len) {
 static int wouldBlock(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
 
 int oobAdvance(struct oob* o) {
+  if (o->connecting) { /* the non-blocking connect has not finished yet */
+    struct pollfd p = {o->fd, POLLOUT, 0};
+    if (poll(&p, 1, 0) == 0) return 0;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(o->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return -1;
+    o->connecting = 0;
+  }
   while (o->outDone < o->outLen) {
     ssize_t n = send(o->fd, o->out + o->outDone, o->outLen - o->outDone, MSG_NOSIGNAL);
     if (n < 0 && wouldBlock()) break;

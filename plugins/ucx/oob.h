@@ -15,6 +15,7 @@
 
 struct oob {
   int fd;
+  int connecting; /* a non-blocking connect is in progress */
   uint8_t out[4 + OOB_MAX_FRAME];
   size_t outLen, outDone;
   uint8_t in[4 + OOB_MAX_FRAME];
@@ -23,8 +24,8 @@ struct oob {
 
 /* Opens a non-blocking listening socket on addr (port 0 = any); writes the bound port back. -1 on error. */
 int oobListen(struct sockaddr_in* addr);
-/* Connects to addr (the listener completes the TCP handshake without accepting) and queues `payload`
- * (len <= OOB_MAX_FRAME). 0 on success, -1 on error. */
+/* Starts a non-blocking connect to addr and queues `payload` (len <= OOB_MAX_FRAME); oobAdvance finishes
+ * the connect. 0 on success, -1 on error. */
 int oobConnect(struct oob* o, const struct sockaddr_in* addr, const void* payload, size_t len);
 /* Takes an accepted socket and queues `payload`. */
 void oobStart(struct oob* o, int fd, const void* payload, size_t len);

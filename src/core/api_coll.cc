@@ -29,7 +29,7 @@ ccResult_t RunCall(ccComm* comm, const std::function<ccResult_t()>& body) {
   } else {
     comm->BeginCall();
     res = body();
-    if (res != ccSuccess && res != ccInvalidArgument) comm->Fail(res);
+    if (res != ccSuccess && (res != ccInvalidArgument || comm->droppedPending.load())) comm->Fail(res);
   }
   comm->activeCalls.fetch_sub(1);
   return res;

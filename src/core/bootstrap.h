@@ -28,6 +28,7 @@ struct RankInfo {
   char hostId[192];       // host identity (shm): hostname + boot id + netns, or CONCCL_HOST_ID
   char netName[16];       // net plugin this rank listens with ("" = none)
   uint8_t netHandle[CC_NET_HANDLE_MAXSIZE];  // that plugin's listen handle
+  uint64_t netMaxMessage;  // that plugin device's maxMessageBytes (0 = no limit)
 };
 
 // This process's random nonce, and this host's identity string (see RankInfo).

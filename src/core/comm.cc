@@ -69,8 +69,12 @@ void ccComm::Drop(Request* req) {
     delete req;
     return;
   }
+  // A pending request dropped on an error path may still be written by its transport, into a buffer that
+  // the schedule is about to free: stop the transports now (the call fails the communicator anyway).
+  droppedPending.store(true);
+  ShutdownTransports();
   std::lock_guard<std::mutex> lock(orphanMu);
-  orphans.push_back(req);  // a transport may still touch it until shutdown
+  orphans.push_back(req);  // freed at destroy
 }
 
 void ccComm::Reduce(void* dst, const void* a, const void* b, size_t count, ccDataType_t type, ccRedOp_t op) {

@@ -53,6 +53,7 @@ struct ccComm : public conccl::Links {
   std::atomic<bool> aborted{false};
   std::atomic<int> asyncError{ccSuccess};
   std::atomic<int> activeCalls{0};
+  std::atomic<bool> droppedPending{false};  // an error path dropped a pending request: transports are shut
   uint64_t opSeq = 0;
 
   std::mutex errMu;

@@ -15,6 +15,10 @@
 
 namespace conccl {
 
+namespace {
+constexpr size_t kMinNetMessageBytes = 4096;  // the adapter's hello and headers must fit one message
+}  // namespace
+
 void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
   *out = NetChoice{};
   memset(info->netName, 0, sizeof(info->netName));
@@ -44,6 +48,12 @@ void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
     for (const auto& p : props) paths.push_back(p.pciPath ? p.pciPath : "");
     dev = std::max(0, PickNearestDevice(paths, -1));
   }
+  if (props[dev].maxMessageBytes > 0 && props[dev].maxMessageBytes < kMinNetMessageBytes) {
+    CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s skipped: device %d sends at most %zu bytes per message "
+            "(ConCCL needs %zu); built-in transports serve", rank, plugin.net->name, dev, props[dev].maxMessageBytes,
+            kMinNetMessageBytes);
+    return;
+  }
   void* listenComm = nullptr;
   if (NetListen(plugin.net, dev, info->netHandle, &listenComm) != ccSuccess) {
     CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s skipped: %s; built-in transports serve", rank,
@@ -51,6 +61,7 @@ void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
     return;
   }
   snprintf(info->netName, sizeof(info->netName), "%s", plugin.net->name);
+  info->netMaxMessage = props[dev].maxMessageBytes;
   out->net = plugin.net;
   out->dev = dev;
   out->listenComm = listenComm;

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/result.h"
+#include "common/socket.h"
 #include "core/bootstrap.h"
 #include "topo/topology.h"
 #include "transports/net_plugin.h"
@@ -34,6 +35,7 @@ namespace {
 
 constexpr uint32_t kHelloMagic = 0x43434e48;  // "CCNH"
 constexpr int kMaxInflight = 8;               // plugin requests in flight per connection
+constexpr int64_t kHelloTimeoutMs = 10000;    // an accepted connection must send its hello within this
 // Idle polling: rounds that test without sleeping, then rounds that yield the CPU, then short sleeps that
 // grow to 200 us (a waiting plugin must not starve the ranks it waits for on an oversubscribed host).
 constexpr int kSpinRounds = 16;
@@ -70,6 +72,7 @@ struct Op {
 struct Conn {
   bool isSend = false;
   int peer = -1;
+  size_t maxMsg = SIZE_MAX;  // piece size: the smaller of the two ends' maxMessageBytes
   void* comm = nullptr;  // sendComm / recvComm once connected or accepted
   std::list<Op*> ops;
   bool broken = false;
@@ -80,6 +83,7 @@ struct Accepted {
   void* comm = nullptr;
   void* req = nullptr;
   Hello hello{};
+  int64_t deadline = 0;  // dropped when no hello came by then
 };
 
 class NetTransport : public Transport {
@@ -120,7 +124,7 @@ class NetTransport : public Transport {
   }
 
   void Shutdown() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock = LockForCaller();
     if (shutdown_) return;
     shutdown_ = true;
     std::lock_guard<std::mutex> plock(pluginMu_);
@@ -149,12 +153,26 @@ class NetTransport : public Transport {
   }
 
   bool PeerDead(int peer) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock = LockForCaller();
     return dead_.count(peer) > 0;
   }
 
  private:
   using Key = std::pair<int, int>;  // (peer, channel) in one direction
+
+  // Both ends split messages at the smaller of their devices' limits (published in RankInfo).
+  size_t PieceBytes(int peer) const {
+    uint64_t theirs = (*ctx_.peers)[peer].netMaxMessage;
+    return theirs > 0 && theirs < maxMsg_ ? static_cast<size_t>(theirs) : maxMsg_;
+  }
+
+  // Takes mu_ for a caller thread; the progress thread lets go of it between rounds while callers wait.
+  std::unique_lock<std::mutex> LockForCaller() {
+    wanting_.fetch_add(1);
+    std::unique_lock<std::mutex> lock(mu_);
+    wanting_.fetch_sub(1);
+    return lock;
+  }
   static Key SendKey(int peer, int ch) { return {peer, ch * 2}; }
   static Key RecvKey(int peer, int ch) { return {peer, ch * 2 + 1}; }
 
@@ -162,15 +180,18 @@ class NetTransport : public Transport {
     if (peer < 0 || peer >= ctx_.nranks || channel < 0 || channel > 1 << 20)
       return SetError(ccInternalError, "net: bad peer %d or channel %d", peer, channel);
     auto* req = new Request();
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock = LockForCaller();
     *out = req;
     Key key = isSend ? SendKey(peer, channel) : RecvKey(peer, channel);
     Conn& c = conns_[key];
     c.isSend = isSend;
     c.peer = peer;
+    c.maxMsg = PieceBytes(peer);
+    if (!c.comm && dead_.count(peer)) c.broken = true;  // it can never connect now
     if (shutdown_ || c.broken) {
       req->Fail(ccRemoteError, std::string("net plugin '") + net_->name + "': connection with rank " +
-                                   std::to_string(peer) + (shutdown_ ? " shut down" : " is broken"));
+                                   std::to_string(peer) + (shutdown_ ? " shut down" : " is broken or the rank is gone"));
+      ctx_.doorbell->Ring();
       return ccSuccess;
     }
     if (isSend && !c.comm && c.ops.empty()) {  // first message: the hello goes first
@@ -211,6 +232,11 @@ class NetTransport : public Transport {
       }
       if (moved) {
         idle = 0;
+        if (wanting_.load() > 0) {  // a caller waits for the lock: let it in before the next round
+          lock.unlock();
+          for (int i = 0; i < 1000 && wanting_.load() > 0; ++i) sched_yield();
+          lock.lock();
+        }
         continue;
       }
       if (shutdown_ || !Busy()) {
@@ -284,7 +310,7 @@ class NetTransport : public Transport {
         break;
       }
       if (!comm) break;
-      accepted_.push_back(Accepted{comm, nullptr, {}});
+      accepted_.push_back(Accepted{comm, nullptr, {}, NowMs() + kHelloTimeoutMs});
       moved = true;
     }
     return moved;
@@ -299,7 +325,7 @@ class NetTransport : public Transport {
       int done = 0;
       size_t got = 0;
       if (rc == ccNetOk && a.req) rc = net_->test(a.req, &done, &got);
-      if (rc == ccNetOk && !done) {
+      if (rc == ccNetOk && !done && NowMs() < a.deadline) {
         ++it;
         continue;
       }
@@ -307,6 +333,7 @@ class NetTransport : public Transport {
       std::string why;
       const Hello& h = a.hello;
       if (rc != ccNetOk) why = "its hello failed (code " + std::to_string(rc) + ")";
+      else if (!done) why = "no hello within " + std::to_string(kHelloTimeoutMs) + " ms";
       else if (got != sizeof(Hello) || h.magic != kHelloMagic) why = "it sent no valid hello";
       else if (h.commHash != ctx_.commHash || memcmp(h.secret, ctx_.secret, kSecretBytes) != 0)
         why = "it presented another communicator's secret";
@@ -323,6 +350,7 @@ class NetTransport : public Transport {
       } else {
         c->isSend = false;
         c->peer = h.fromRank;
+        c->maxMsg = PieceBytes(h.fromRank);
         c->comm = a.comm;
         CC_TRACE(kLogNet, "net plugin '%s': rank %d accepted rank %d channel %d", net_->name, ctx_.rank, h.fromRank,
                  h.channel);
@@ -339,8 +367,8 @@ class NetTransport : public Transport {
     for (Op* op : c->ops) inflight += static_cast<int>(op->inflight.size());
     for (Op* op : c->ops) {
       while (!op->lastPosted && inflight < kMaxInflight) {
-        size_t len = std::min(maxMsg_, op->size - op->posted);
-        bool last = len < maxMsg_;  // full pieces are followed by a shorter (possibly empty) one
+        size_t len = std::min(c->maxMsg, op->size - op->posted);
+        bool last = len < c->maxMsg;  // full pieces are followed by a shorter (possibly empty) one
         Piece p{nullptr, nullptr, len};
         if (!PostPiece(c, op, &p, true)) return moved;
         if (!p.req) return moved;  // plugin busy: retry next round
@@ -362,14 +390,14 @@ class NetTransport : public Transport {
     int inflight = 0;
     for (Op* op : c->ops) inflight += static_cast<int>(op->inflight.size());
     for (Op* op : c->ops) {
-      bool multi = op->size >= maxMsg_;
+      bool multi = op->size >= c->maxMsg;
       if (!op->inflight.empty()) {
         if (multi) break;
         continue;
       }
       if (op->lastPosted) continue;
       if (inflight >= kMaxInflight) break;
-      size_t len = std::min(maxMsg_, op->size - op->done);
+      size_t len = std::min(c->maxMsg, op->size - op->done);
       Piece p{nullptr, nullptr, len};
       if (!PostPiece(c, op, &p, false)) return moved;
       if (!p.req) return moved;
@@ -430,7 +458,7 @@ class NetTransport : public Transport {
             return true;
           }
           op->done += got;
-          if (got < maxMsg_) op->lastPosted = true;  // a short piece ends the message
+          if (got < c->maxMsg) op->lastPosted = true;  // a short piece ends the message
         } else {
           op->done += got;
         }
@@ -498,6 +526,7 @@ class NetTransport : public Transport {
   bool shutdown_ = false;
   bool stop_ = false;
   bool kicked_ = false;  // a message was posted since the progress thread last looked
+  std::atomic<int> wanting_{0};  // caller threads waiting for mu_
   std::thread thread_;
 };
 

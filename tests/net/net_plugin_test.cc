@@ -266,7 +266,8 @@ TEST_P(NetComm, CollectivesThroughThePlugin) {
   for (int r = 0; r < 3; ++r) {
     ASSERT_NE(set.comms()[size_t(r)]->net, nullptr) << "rank " << r << " has no plugin transport";
     for (int p = 0; p < 3; ++p) {
-      if (p != r) EXPECT_EQ(set.comms()[size_t(r)]->route[p], set.comms()[size_t(r)]->net.get());
+      if (p == r) continue;
+      EXPECT_EQ(set.comms()[size_t(r)]->route[p], set.comms()[size_t(r)]->net.get());
     }
   }
   RunCollectives(set, 3);

@@ -2,7 +2,7 @@
 """summarize.py — a Markdown table of conccl-train runs from their JSON lines (one .jsonl per run).
 
 Usage: summarize.py DIR_OR_FILE... [--time-to ACC_LABEL]
-Columns: final test accuracy (last row), best, final train loss, residual bytes per rank and as % of an
+Columns: final test accuracy (last row), mean over the last epoch's evaluations (less noisy), best, final train loss, residual bytes per rank and as % of an
 fp32 EF residual, wire MB per rank per step, training seconds, diverged. With --time-to LABEL, also the
 training seconds each run needed to first reach LABEL's final accuracy ("-" if it never did).
 """
@@ -63,19 +63,21 @@ def main():
             print(f"summarize.py: no run labelled {a.time_to}", file=sys.stderr)
             return 2
         target = match[0][-1]["test_acc"]
-    head = "| run | method, codec | lr | final acc % | best acc % | final train loss | residual B/rank | % of fp32 EF | wire MB/rank/step | train s | diverged |"
+    head = "| run | method, codec | lr | final acc % | last-epoch mean acc % | best acc % | final train loss | residual B/rank | % of fp32 EF | wire MB/rank/step | train s | diverged |"
     if target is not None:
         head += f" s to {target:.2f}% |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for label, rows in runs:
         last = rows[-1]
+        tail = [r["test_acc"] for r in rows if r["epoch"] > last["epoch"] - 1 + 1e-9 and r["test_acc"] is not None]
+        mean = sum(tail) / len(tail) if tail else float("nan")
         best = max((r["test_acc"] for r in rows if r["test_acc"] is not None), default=float("nan"))
         res = last["residual_bytes"]
         pct = 100.0 * res / last["fp32_residual_bytes"] if last["fp32_residual_bytes"] else 0.0
         wire = last["wire_bytes"] / max(1, last["step"]) / 1e6
         loss = last["train_loss"]
-        cells = [label, describe(last), f"{last['lr']:g}", f"{last['test_acc']:.2f}", f"{best:.2f}",
+        cells = [label, describe(last), f"{last['lr']:g}", f"{last['test_acc']:.2f}", f"{mean:.2f}", f"{best:.2f}",
                  "nan" if loss is None else f"{loss:.4f}", str(res), f"{pct:.1f}", f"{wire:.4f}",
                  f"{last['time_s']:.1f}", "yes" if last["diverged"] else "no"]
         if target is not None:
