@@ -57,7 +57,9 @@ void CheckFiniteDifferences(Model* m, const Batch& b, int batch, double minCosin
       p->value[i] = w;
       double numeric = (up - down) / (2.0 * h);
       double a = analytic[t][i];
-      if (minCosine >= 1.0) EXPECT_NEAR(a, numeric, 2e-3 + 3e-2 * std::fabs(numeric)) << p->name << "[" << i << "]";
+      if (minCosine >= 1.0) {
+        EXPECT_NEAR(a, numeric, 2e-3 + 3e-2 * std::fabs(numeric)) << p->name << "[" << i << "]";
+      }
       dot += a * numeric;
       na += a * a;
       nn += numeric * numeric;
@@ -215,7 +217,7 @@ TEST_F(TwoRankExchange, EfConservesTheUnsentMass) {
   opt.ratio = 0.1;
   const int steps = 6;
   Run(opt, steps);
-  EXPECT_EQ(residualBytes_[0] >= 300 * sizeof(float), true);
+  EXPECT_GE(residualBytes_[0], 300 * sizeof(float));
   for (size_t i = 0; i < 300; ++i) {  // sum_s mean C(p) + mean e = sum_s mean g
     double sent = 0, truth = 0;
     for (int s = 0; s < steps; ++s) {
@@ -239,8 +241,9 @@ TEST_F(TwoRankExchange, NoFeedbackLosesTheUnsentMass) {
   int zeros = 0;
   for (size_t i = 0; i < 300; ++i) {
     zeros += exchanged_[0][0][i] == 0.0f;
-    if (exchanged_[0][0][i] != 0.0f)  // inside the block: the exact mean
+    if (exchanged_[0][0][i] != 0.0f) {  // inside the block: the exact mean
       EXPECT_FLOAT_EQ(exchanged_[0][0][i], 0.5f * (truth_[0][0][i] + truth_[1][0][i])) << i;
+    }
   }
   EXPECT_EQ(zeros, 300 - 30);  // one block of 30 elements travels
 }

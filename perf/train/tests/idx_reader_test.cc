@@ -76,6 +76,21 @@ TEST_F(IdxFiles, TruncatedPayloadIsAnError) {
   }
 }
 
+TEST_F(IdxFiles, CutGzipStreamIsAnError) {
+  std::string path = Write("cut.gz", IdxBytes({0, 0, 8, 3}, {50, 28, 28}, 50 * 784), true);
+  FILE* f = fopen(path.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::vector<uint8_t> gz(1 << 20);
+  gz.resize(fread(gz.data(), 1, gz.size(), f));
+  fclose(f);
+  ASSERT_GT(gz.size(), 40u);
+  gz.resize(gz.size() / 2);  // a download cut in the middle of the compressed stream
+  IdxArray a;
+  std::string err;
+  EXPECT_FALSE(ReadIdx(Write("cut.gz", gz, false), {0, 28, 28}, &a, &err));
+  EXPECT_TRUE(err.find("truncated") != std::string::npos || err.find("corrupt") != std::string::npos) << err;
+}
+
 TEST_F(IdxFiles, TruncatedHeaderIsAnError) {
   IdxArray a;
   std::string err;
