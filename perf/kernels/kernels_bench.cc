@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "codecs/residual.h"
 #include "kernels/cpu/quantize.h"
 
 namespace {
@@ -85,6 +86,23 @@ void BM_EfUpdate(benchmark::State& st) {
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * 3 * n * sizeof(float)));
 }
 
+// One ConEF step of a residual of n elements (feedback then update): the count sketch (s = 0.2, fp32) against
+// the int8 block residual. Bytes: the gradient read twice and p written (the residual's own traffic not counted).
+void BM_ConefStep(benchmark::State& st, ccResidualCodec_t codec) {
+  size_t n = static_cast<size_t>(st.range(0)) / sizeof(float);
+  conccl::ResidualFormat fmt;
+  fmt.mode = ccFeedbackConef;
+  fmt.codec = codec;
+  conccl::Residual r(n, fmt);
+  std::vector<float> g = Gaussian(n, 3), p(n), t(n, 0.0f);
+  for (auto _ : st) {
+    r.AddFeedback(g.data(), n, p.data());
+    r.Update(g.data(), p.data(), t.data(), n);
+    benchmark::DoNotOptimize(p.data());
+  }
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * 3 * n * sizeof(float)));
+}
+
 // Sizes: one 512 KiB pipeline chunk (cache resident) and 64 MiB (memory bound).
 #define SIZES Arg(512 << 10)->Arg(64 << 20)
 BENCHMARK(BM_Memcpy)->SIZES;
@@ -93,6 +111,8 @@ BENCHMARK_CAPTURE(BM_FusedHop, int4, 4)->SIZES;
 BENCHMARK_CAPTURE(BM_Quantize, int8, 8)->SIZES;
 BENCHMARK_CAPTURE(BM_Dequantize, int8, 8)->SIZES;
 BENCHMARK(BM_EfUpdate)->SIZES;
+BENCHMARK_CAPTURE(BM_ConefStep, sketch, ccResidualSketch)->Arg(7454760);  // 1.86 M floats: the claim-4 MLP
+BENCHMARK_CAPTURE(BM_ConefStep, int8, ccResidualInt8)->Arg(7454760);
 
 }  // namespace
 

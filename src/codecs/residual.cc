@@ -50,6 +50,43 @@ uint32_t Fmix32(uint32_t h) {  // MurmurHash3 finaliser, as in the ConEF code (u
 }
 constexpr uint32_t kHashA = 994443u, kHashB = 609478u;
 
+// The count sketch's map from element j to (bucket, sign), as the ConEF code computes it: the MurmurHash3
+// finaliser of an affine function of j, modulo the bucket count (the sign from a second hash's parity).
+// The modulo is done by multiplication (exact for every 32-bit operand, Lemire's "fastmod"), and the hashes
+// are inlined: this loop runs over every element on every call.
+class SketchMap {
+ public:
+  explicit SketchMap(uint32_t buckets) : d_(buckets), m_(UINT64_C(0xFFFFFFFFFFFFFFFF) / buckets + 1) {}
+  uint32_t Bucket(uint32_t j) const { return Mod(Fmix32(kHashA * j + kHashB)); }
+  float Sign(uint32_t j) const { return (Mod(Fmix32((kHashA + 2) * j + (kHashB + 3))) & 1) ? 1.0f : -1.0f; }
+
+ private:
+  uint32_t Mod(uint32_t a) const {  // a % d_ (d_ == 1: m_ wraps to 0 and the result is 0, as it should be)
+    return static_cast<uint32_t>((static_cast<unsigned __int128>(m_ * a) * d_) >> 64);
+  }
+  uint32_t d_;
+  uint64_t m_;
+};
+
+// Calls f(j, bucket, sign) for j = 0..n-1 in tiles: the tile's buckets are hashed first and their slots
+// in `table` prefetched, so the random accesses that follow overlap instead of waiting one by one.
+template <class T, class F>
+void ForEachSketchSlot(const SketchMap& map, size_t n, const T* table, F&& f) {
+  constexpr size_t kTile = 64;
+  uint32_t bucket[kTile];
+  float sign[kTile];
+  for (size_t j0 = 0; j0 < n; j0 += kTile) {
+    size_t m = std::min(kTile, n - j0);
+    for (size_t t = 0; t < m; ++t) {
+      uint32_t k = static_cast<uint32_t>(j0 + t);
+      bucket[t] = map.Bucket(k);
+      sign[t] = map.Sign(k);
+      __builtin_prefetch(table + bucket[t]);
+    }
+    for (size_t t = 0; t < m; ++t) f(j0 + t, bucket[t], sign[t]);
+  }
+}
+
 QuantParams ResidualQuant(const ResidualFormat& f) {
   return QuantParams{f.blockSize, f.codec == ccResidualInt4 ? 4u : 8u, false, 0, 0, 0};
 }
@@ -79,25 +116,30 @@ size_t Residual::AllocatedBytes() const {
   return data_.AllocatedBytes() + (ownerVec_.capacity() ? malloc_usable_size(const_cast<float*>(ownerVec_.data())) : 0);
 }
 
-uint32_t Residual::Bucket(uint64_t j) const {
-  return Fmix32(kHashA * static_cast<uint32_t>(j) + kHashB) % static_cast<uint32_t>(buckets_);
+void Residual::LoadBuckets(std::vector<float>* c) const {
+  c->resize(buckets_);
+  if (fmt_.fp16) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(data_.data());
+    for (size_t b = 0; b < buckets_; ++b) (*c)[b] = HalfToFloat(h[b]);
+  } else {
+    memcpy(c->data(), data_.data(), buckets_ * sizeof(float));
+  }
 }
-float Residual::Sign(uint64_t j) const {
-  uint32_t bit = (Fmix32((kHashA + 2) * static_cast<uint32_t>(j) + (kHashB + 3)) % static_cast<uint32_t>(buckets_)) & 1;
-  return bit ? 1.0f : -1.0f;
-}
-float Residual::BucketAt(uint32_t b) const {
-  if (fmt_.fp16) return HalfToFloat(reinterpret_cast<const uint16_t*>(data_.data())[b]);
-  return reinterpret_cast<const float*>(data_.data())[b];
-}
-void Residual::SetBucket(uint32_t b, float v) {
-  if (fmt_.fp16) reinterpret_cast<uint16_t*>(data_.data())[b] = FloatToHalf(v);
-  else reinterpret_cast<float*>(data_.data())[b] = v;
+void Residual::StoreBuckets(const std::vector<float>& c) {
+  if (fmt_.fp16) {
+    uint16_t* h = reinterpret_cast<uint16_t*>(data_.data());
+    for (size_t b = 0; b < buckets_; ++b) h[b] = FloatToHalf(c[b]);
+  } else {
+    memcpy(data_.data(), c.data(), buckets_ * sizeof(float));
+  }
 }
 
 void Residual::Decompress(float* out) const {
   if (IsSketch(fmt_)) {
-    for (size_t j = 0; j < count_; ++j) out[j] = Sign(j) * BucketAt(Bucket(j));
+    std::vector<float> c;
+    LoadBuckets(&c);
+    ForEachSketchSlot(SketchMap(static_cast<uint32_t>(buckets_)), count_, c.data(),
+                      [&](size_t j, uint32_t b, float sign) { out[j] = sign * c[b]; });
   } else if (IsQuantized(fmt_)) {
     DequantizeBlocks(ResidualQuant(fmt_), data_.data(), count_, out);
   } else {
@@ -111,18 +153,42 @@ void Residual::AddFeedback(const float* g, size_t n, float* p) const {
     for (size_t i = 0; i < n; ++i) p[i] = g[i] + e[i];
     return;
   }
+  if (IsSketch(fmt_)) {  // p = g + (1 - beta) U(c), in one pass
+    std::vector<float> c;
+    LoadBuckets(&c);
+    const float gain = 1.0f - fmt_.beta;
+    ForEachSketchSlot(SketchMap(static_cast<uint32_t>(buckets_)), n, c.data(),
+                      [&](size_t j, uint32_t b, float sign) { p[j] = g[j] + gain * sign * c[b]; });
+    return;
+  }
   Decompress(p);
-  float gain = IsSketch(fmt_) ? 1.0f - fmt_.beta : 1.0f;
-  for (size_t i = 0; i < n; ++i) p[i] = g[i] + gain * p[i];
+  for (size_t i = 0; i < n; ++i) p[i] = g[i] + p[i];
 }
 
 void Residual::Update(const float* g, const float* p, const float* t, size_t n) {
   if (IsSketch(fmt_)) {
     // c <- c + S(g - t): the unsent gradient mass accumulates; (1-beta) of it is fed back per call.
-    std::vector<float> c(buckets_);
-    for (uint32_t b = 0; b < buckets_; ++b) c[b] = BucketAt(b);
-    for (size_t j = 0; j < n; ++j) c[Bucket(j)] += Sign(j) * (g[j] - t[j]);
-    for (uint32_t b = 0; b < buckets_; ++b) SetBucket(b, c[b]);
+    // Each slot holds the bucket and how many elements it serves (this call's count), so that the norm of
+    // U(c), sum_j c[b(j)]^2 = sum_b occupancy_b c_b^2, needs no further pass over the elements.
+    struct Slot {
+      float c;
+      uint32_t occupancy;
+    };
+    std::vector<float> c;
+    LoadBuckets(&c);
+    std::vector<Slot> slots(buckets_);
+    for (size_t b = 0; b < buckets_; ++b) slots[b] = Slot{c[b], 0};
+    ForEachSketchSlot(SketchMap(static_cast<uint32_t>(buckets_)), n, slots.data(),
+                      [&](size_t j, uint32_t b, float sign) {
+                        slots[b].c += sign * (g[j] - t[j]);
+                        slots[b].occupancy++;
+                      });
+    for (size_t b = 0; b < buckets_; ++b) c[b] = slots[b].c;
+    StoreBuckets(c);
+    LoadBuckets(&c);  // the stored values (float16 rounds them)
+    double norm = 0;
+    for (size_t b = 0; b < buckets_; ++b) norm += double(slots[b].occupancy) * c[b] * c[b];
+    sketchNormSq_ = n == count_ ? norm : -1.0;
     return;
   }
   if (IsQuantized(fmt_)) {
@@ -135,14 +201,18 @@ void Residual::Update(const float* g, const float* p, const float* t, size_t n) 
 }
 
 void Residual::Assign(const float* e) {
+  sketchNormSq_ = -1.0;
   if (IsSketch(fmt_)) {  // least-squares projection would need n_b; the sketch of e is its natural image
     std::vector<float> c(buckets_, 0.0f);
     std::vector<uint32_t> occupancy(buckets_, 0);
+    const SketchMap map(static_cast<uint32_t>(buckets_));
     for (size_t j = 0; j < count_; ++j) {
-      c[Bucket(j)] += Sign(j) * e[j];
-      occupancy[Bucket(j)]++;
+      uint32_t k = static_cast<uint32_t>(j), b = map.Bucket(k);
+      c[b] += map.Sign(k) * e[j];
+      occupancy[b]++;
     }
-    for (uint32_t b = 0; b < buckets_; ++b) SetBucket(b, occupancy[b] ? c[b] / occupancy[b] : 0.0f);
+    for (uint32_t b = 0; b < buckets_; ++b) c[b] = occupancy[b] ? c[b] / occupancy[b] : 0.0f;
+    StoreBuckets(c);
   } else if (IsQuantized(fmt_)) {
     QuantizeBlocks(ResidualQuant(fmt_), e, count_, data_.data());
   } else {
@@ -151,10 +221,14 @@ void Residual::Assign(const float* e) {
 }
 
 double Residual::Norm() const {
-  std::vector<float> e(count_);
-  Decompress(e.data());
   double s = 0;
-  for (float v : e) s += static_cast<double>(v) * v;
+  if (IsSketch(fmt_) && sketchNormSq_ >= 0) {
+    s = sketchNormSq_;  // from the last Update
+  } else {
+    std::vector<float> e(count_);
+    Decompress(e.data());
+    for (float v : e) s += static_cast<double>(v) * v;
+  }
   for (float v : ownerVec_) s += static_cast<double>(v) * v;
   return std::sqrt(s);
 }

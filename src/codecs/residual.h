@@ -73,19 +73,22 @@ class Residual {
 
   // Raw bytes for save/load.
   const TrackedBuffer& raw() const { return data_; }
-  TrackedBuffer& raw() { return data_; }
+  TrackedBuffer& raw() {  // a caller may rewrite the bytes: the cached sketch norm no longer holds
+    sketchNormSq_ = -1.0;
+    return data_;
+  }
 
  private:
-  uint32_t Bucket(uint64_t j) const;
-  float Sign(uint64_t j) const;
-  float BucketAt(uint32_t b) const;
-  void SetBucket(uint32_t b, float v);
+  // The sketch's buckets as fp32, and back (converting from/to float16 when the format stores them so).
+  void LoadBuckets(std::vector<float>* c) const;
+  void StoreBuckets(const std::vector<float>& c);
 
   size_t count_;
   ResidualFormat fmt_;
   size_t buckets_ = 0;
   TrackedBuffer data_;
   std::vector<float> ownerVec_;  // std::allocator uses malloc here, so malloc_usable_size measures it
+  double sketchNormSq_ = -1.0;   // sketch: ||U(c)||^2 after the last Update (-1 = unknown: compute it)
 };
 
 class ResidualStore {

@@ -230,13 +230,13 @@ class NetTransport : public Transport {
         std::lock_guard<std::mutex> plock(pluginMu_);
         moved = Step();
       }
+      if (wanting_.load() > 0) {  // a caller waits for the lock: let it in before the next round
+        lock.unlock();
+        for (int i = 0; i < 1000 && wanting_.load() > 0; ++i) sched_yield();
+        lock.lock();
+      }
       if (moved) {
         idle = 0;
-        if (wanting_.load() > 0) {  // a caller waits for the lock: let it in before the next round
-          lock.unlock();
-          for (int i = 0; i < 1000 && wanting_.load() > 0; ++i) sched_yield();
-          lock.lock();
-        }
         continue;
       }
       if (shutdown_ || !Busy()) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "codecs/codec_registry.h"
+#include "codecs/residual.h"
 #include "common/half.h"
 #include "compress_test_util.h"
 #include "kernels/cpu/quantize.h"
@@ -551,4 +552,70 @@ TEST(HalfConversion, HardwareAndSoftwarePathsAgreeBitForBit) {
   conccl::FloatToHalfArray(floats.data(), floats.size(), toArray.data());
   for (size_t i = 0; i < floats.size(); ++i)
     ASSERT_EQ(toArray[i], conccl::FloatToHalf(floats[i])) << "float bits 0x" << std::hex << conccl::FloatToBits(floats[i]);
+}
+
+// ---- count-sketch residual: the ConEF map ----------------------------------------------------------------
+// The sketch maps element j to bucket Fmix32(994443 j + 609478) mod B and sign by the parity of
+// Fmix32(994445 j + 609481) mod B, as the ConEF code does. The library computes the modulo by multiplication;
+// this checks it against the plain formula: Assign(e) then Decompress must equal a sketch built here.
+namespace {
+uint32_t RefFmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+}  // namespace
+
+TEST(SketchResidual, MatchesTheConefHashMap) {
+  for (size_t count : {size_t(1), size_t(7), size_t(1000), size_t(123457)}) {
+    conccl::ResidualFormat fmt;
+    fmt.mode = ccFeedbackConef;
+    fmt.codec = ccResidualSketch;
+    fmt.sketchSize = 0.2f;
+    conccl::Residual r(count, fmt);
+    const uint32_t B = static_cast<uint32_t>(std::max<size_t>(1, size_t(std::floor(0.2 * double(count)))));
+    std::vector<float> e(count), out(count);
+    for (size_t j = 0; j < count; ++j) e[j] = float(int((j * 2654435761u) % 2001) - 1000) / 1000.0f;
+    r.Assign(e.data());
+    r.Decompress(out.data());
+    std::vector<float> c(B, 0.0f);
+    std::vector<uint32_t> occ(B, 0);
+    auto bucket = [&](uint32_t j) { return RefFmix32(994443u * j + 609478u) % B; };
+    auto sign = [&](uint32_t j) { return (RefFmix32(994445u * j + 609481u) % B) & 1 ? 1.0f : -1.0f; };
+    for (uint32_t j = 0; j < count; ++j) {
+      c[bucket(j)] += sign(j) * e[j];
+      occ[bucket(j)]++;
+    }
+    for (uint32_t b = 0; b < B; ++b) c[b] = occ[b] ? c[b] / occ[b] : 0.0f;
+    for (uint32_t j = 0; j < count; ++j)
+      ASSERT_EQ(out[j], sign(j) * c[bucket(j)]) << "count " << count << " element " << j;
+    double norm = 0;  // Norm() of a freshly assigned sketch (no cached value): the decompressed vector's
+    for (float v : out) norm += double(v) * v;
+    EXPECT_NEAR(r.Norm(), std::sqrt(norm), 1e-9 * (1 + std::sqrt(norm)));
+  }
+}
+
+// Update caches the norm of U(c) from the bucket occupancies; it must equal the norm of Decompress.
+TEST(SketchResidual, UpdateNormMatchesDecompressedNorm) {
+  for (bool fp16 : {false, true}) {
+    conccl::ResidualFormat fmt;
+    fmt.mode = ccFeedbackConef;
+    fmt.codec = ccResidualSketch;
+    fmt.fp16 = fp16;
+    const size_t n = 50001;
+    conccl::Residual r(n, fmt);
+    std::vector<float> g(n), p(n), t(n, 0.0f), out(n);
+    for (size_t j = 0; j < n; ++j) g[j] = float(int((j * 40503u) % 1001) - 500) / 500.0f;
+    for (int step = 0; step < 3; ++step) {
+      r.AddFeedback(g.data(), n, p.data());
+      r.Update(g.data(), p.data(), t.data(), n);
+    }
+    r.Decompress(out.data());
+    double norm = 0;
+    for (float v : out) norm += double(v) * v;
+    EXPECT_NEAR(r.Norm(), std::sqrt(norm), 1e-6 * std::sqrt(norm)) << "fp16 " << fp16;
+  }
 }
