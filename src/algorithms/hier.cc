@@ -58,8 +58,9 @@ constexpr size_t kWindow = 2;  // pieces per host member received ahead by the l
 // The data is cut into pieces so that the in-host phases of one piece overlap the leaders' all-reduce of
 // another: shared-memory transfers advance whenever the leader waits inside the leaders' schedule. Pieces
 // of count/16 elements within [1 MiB, 4 MiB] (measured on 2 netns hosts x 2 ranks at 1 Gbit/s: 1-4 MiB
-// pieces reach the leaders-only ring time, a single piece takes twice as long); the leader's staging
-// (members x kWindow pieces) stays near 32 MiB at most.
+// pieces reach the leaders-only ring time, a single piece takes twice as long). The leader's staging is
+// (members x kWindow) pieces: 32 MiB for up to 9 ranks per host (the cap shrinks pieces toward 1 MiB), then
+// 2 MiB per member (256 MiB for 129 ranks on one host).
 // Every rank cuts the same pieces (from the largest host), as the leaders' all-reduce runs per piece.
 struct Pieces {
   size_t count, elems, n;
