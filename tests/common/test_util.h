@@ -726,6 +726,25 @@ class AbortWatchdog {
 
 // ---- processes -------------------------------------------------------------------------------------------
 
+// In a forked child (no gtest there): check a condition or a library call, print what went wrong with the
+// child's `rank` to stderr and return `code` from the child's body. CHILD_CALL also needs a `comm` in scope.
+#define CHILD_CHECK(cond, code, ...)            \
+  do {                                          \
+    if (!(cond)) {                              \
+      std::fprintf(stderr, "[rank %d] ", rank); \
+      std::fprintf(stderr, __VA_ARGS__);        \
+      std::fprintf(stderr, "\n");               \
+      return (code);                            \
+    }                                           \
+  } while (0)
+
+#define CHILD_CALL(call, code)                                                                       \
+  do {                                                                                               \
+    const ccResult_t r_ = (call);                                                                    \
+    CHILD_CHECK(r_ == ccSuccess, (code), "%s returned %s: %s", #call, ::cctest::ResultName(r_).c_str(), \
+                ::cctest::LastError(comm).c_str());                                                  \
+  } while (0)
+
 // Forks one child per index; child i runs body(i) and _exits with its return value (an escaping exception
 // exits 99). The child dies with its parent (PR_SET_PDEATHSIG) and after hardLimitSec at the latest.
 inline std::vector<pid_t> ForkChildren(int n, const std::function<int(int)>& body, unsigned hardLimitSec = 120) {

@@ -55,22 +55,6 @@ uint64_t HashBytes(const void* p, size_t n) {
   return h;
 }
 
-#define CHILD_CHECK(cond, code, ...)            \
-  do {                                          \
-    if (!(cond)) {                              \
-      std::fprintf(stderr, "[rank %d] ", rank); \
-      std::fprintf(stderr, __VA_ARGS__);        \
-      std::fprintf(stderr, "\n");               \
-      return (code);                            \
-    }                                           \
-  } while (0)
-
-#define CHILD_CALL(call, code)                                                                                  \
-  do {                                                                                                          \
-    const ccResult_t r_ = (call);                                                                               \
-    CHILD_CHECK(r_ == ccSuccess, (code), "%s returned %s: %s", #call, ResultName(r_).c_str(), LastError(comm).c_str()); \
-  } while (0)
-
 // The layout hier.h promises: hosts in order of their lowest rank, members ascending.
 std::vector<std::vector<int>> ExpectedHosts(const std::vector<int>& hostOf) {
   std::vector<int> number(hostOf.size(), -1);

@@ -50,23 +50,6 @@ class SharedBlock {
   T* ptr_ = nullptr;
 };
 
-#define CHILD_CHECK(cond, code, ...)                          \
-  do {                                                        \
-    if (!(cond)) {                                            \
-      std::fprintf(stderr, "[rank %d] ", rank);               \
-      std::fprintf(stderr, __VA_ARGS__);                      \
-      std::fprintf(stderr, "\n");                             \
-      return (code);                                          \
-    }                                                         \
-  } while (0)
-
-#define CHILD_CALL(call, code)                                                                            \
-  do {                                                                                                    \
-    const ccResult_t r_ = (call);                                                                         \
-    CHILD_CHECK(r_ == ccSuccess, (code), "%s returned %s: %s", #call, ResultName(r_).c_str(),            \
-                LastError(comm).c_str());                                                                 \
-  } while (0)
-
 std::string DescribeAll(const std::vector<ChildStatus>& st) {
   std::string s;
   for (size_t i = 0; i < st.size(); ++i) s += "\n  child " + std::to_string(i) + ": " + st[i].Describe();
