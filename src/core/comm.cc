@@ -134,8 +134,9 @@ ccResult_t DestroyComm(ccComm* comm, bool abort) {
   comm->tcp.reset();
   comm->shm.reset();
   comm->local.reset();
-  comm->route.clear();
-  comm->peers.clear();
+  std::vector<conccl::Transport*>().swap(comm->route);  // the tombstone keeps no memory but its own struct
+  std::vector<conccl::RankInfo>().swap(comm->peers);
+  comm->hosts = conccl::HostLayout{};
   comm->residuals.reset();
   comm->keyStats.clear();
   CC_INFO(kLogInit, "comm %p rank %d %s", (void*)comm, comm->rank, abort ? "aborted" : "destroyed");

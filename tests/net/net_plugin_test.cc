@@ -314,14 +314,15 @@ TEST(NetStray, BadHellosAreDropped) {
       uint64_t hash;
       uint8_t secret[16];
     } hello{0x43434e48, 1, 0, 0, set.comms()[size_t(0)]->commHash, {0}};  // right magic and hash, wrong secret
-    uint8_t junk[48];
+    uint8_t junk[sizeof(hello)];  // the size of a hello, the bytes of none
     memset(junk, 0xab, sizeof(junk));
     for (int i = 0; i < 2; ++i) {
       void* c = nullptr;
       ASSERT_EQ(net->connect(0, set.comms()[size_t(0)]->peers[0].netHandle, &c), ccNetOk);
       ASSERT_NE(c, nullptr);
       void* req = nullptr;
-      while (!req) ASSERT_EQ(net->isend(c, i == 0 ? (void*)&hello : (void*)junk, 48, nullptr, &req), ccNetOk);
+      while (!req)
+        ASSERT_EQ(net->isend(c, i == 0 ? (void*)&hello : (void*)junk, sizeof(hello), nullptr, &req), ccNetOk);
       int done = 0, rc = ccNetOk;
       for (int k = 0; k < 100000 && !done && rc == ccNetOk; ++k) rc = net->test(req, &done, nullptr);
       EXPECT_EQ(rc, ccNetOk);
