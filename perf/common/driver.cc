@@ -57,24 +57,6 @@ std::string HostName() {
   return buf;
 }
 
-// True when a launcher started this process as one rank of several (the variables ccCommInitFromEnv reads,
-// in its order). A world of one runs locally, so `srun -n 1 all_reduce_perf -t 4` still works; a lone RANK
-// without WORLD_SIZE (a common shell variable name) is not taken as a launcher.
-bool LaunchedAsRank() {
-  static const char* const kVars[][2] = {{"CONCCL_RANK", "CONCCL_NRANKS"},
-                                         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
-                                         {"PMI_RANK", "PMI_SIZE"},
-                                         {"SLURM_PROCID", "SLURM_NTASKS"},
-                                         {"RANK", "WORLD_SIZE"}};
-  for (const auto& v : kVars) {
-    if (getenv(v[0]) == nullptr) continue;
-    const char* size = getenv(v[1]);
-    if (size == nullptr) return strcmp(v[0], "RANK") != 0;  // let ccCommInitFromEnv say what is missing
-    return strcmp(size, "1") != 0;
-  }
-  return false;
-}
-
 // -T: aborts every rank of the process when one library call has run longer than the limit.
 class Watchdog {
  public:

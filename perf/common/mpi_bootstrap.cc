@@ -2,6 +2,7 @@
 #include "mpi_bootstrap.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #ifdef CONCCL_PERF_WITH_MPI
 #define OMPI_SKIP_MPICXX 1  // the C API only: no MPI C++ bindings to link
@@ -42,6 +43,21 @@ bool MpiSession::Start(ccComm_t* comm, ccResult_t* result) {
   (void)result;
   return false;
 #endif
+}
+
+bool LaunchedAsRank() {
+  static const char* const kVars[][2] = {{"CONCCL_RANK", "CONCCL_NRANKS"},
+                                         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+                                         {"PMI_RANK", "PMI_SIZE"},
+                                         {"SLURM_PROCID", "SLURM_NTASKS"},
+                                         {"RANK", "WORLD_SIZE"}};
+  for (const auto& v : kVars) {
+    if (getenv(v[0]) == nullptr) continue;
+    const char* size = getenv(v[1]);
+    if (size == nullptr) return strcmp(v[0], "RANK") != 0;  // let ccCommInitFromEnv say what is missing
+    return strcmp(size, "1") != 0;
+  }
+  return false;
 }
 
 }  // namespace ccperf

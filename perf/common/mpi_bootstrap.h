@@ -7,6 +7,11 @@
 
 namespace ccperf {
 
+// True when a launcher started this process as one rank of several (the variables ccCommInitFromEnv reads,
+// in its order). A world of one runs locally, so `srun -n 1 all_reduce_perf -t 4` still works; a lone RANK
+// without WORLD_SIZE (a common shell variable name) is not taken as a launcher.
+bool LaunchedAsRank();
+
 class MpiSession {
  public:
   MpiSession() = default;
