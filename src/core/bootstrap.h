@@ -19,16 +19,17 @@
 
 namespace conccl {
 
+// The listen handles a rank publishes, one per net table it listens with.
+enum NetSlot : int { kNetSlotTcp = 0, kNetSlotShm = 1, kNetSlotPlugin = 2, kNetSlots = 3 };
+
 // What a rank tells its peers about itself. Plain bytes: it crosses the wire as is.
 struct RankInfo {
-  uint8_t listenAddr[sizeof(sockaddr_in6)];  // tcp transport listener (sockaddr_in or sockaddr_in6)
-  uint32_t listenAddrLen;
   int32_t pid;
   uint64_t processNonce;  // random per process: equal nonces = same process (local transport)
   char hostId[192];       // host identity (shm): hostname + boot id + netns, or CONCCL_HOST_ID
-  char netName[16];       // net plugin this rank listens with ("" = none)
-  uint8_t netHandle[CC_NET_HANDLE_MAXSIZE];  // that plugin's listen handle
+  char netName[16];       // external net plugin this rank listens with ("" = none)
   uint64_t netMaxMessage;  // that plugin device's maxMessageBytes (0 = no limit)
+  uint8_t netHandle[kNetSlots][CC_NET_HANDLE_MAXSIZE];  // listen handles (all zero = not listening)
 };
 
 // This process's random nonce, and this host's identity string (see RankInfo).

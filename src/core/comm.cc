@@ -41,6 +41,7 @@ ccResult_t ccComm::WaitForProgress() {
   bool moved = false;
   uint32_t seen = bell.Value();
   if (shm) moved |= shm->Progress();
+  if (tcp) moved |= tcp->Progress();
   if (net) moved |= net->Progress();
   if (moved || seen != seenBell) {
     seenBell = seen;
@@ -51,8 +52,8 @@ ccResult_t ccComm::WaitForProgress() {
   if (opts.timeoutMs > 0 && conccl::NowMs() - lastProgressMs > opts.timeoutMs)
     return conccl::SetError(ccTimeout, "rank %d: no progress for %lld ms (CONCCL_TIMEOUT_MS)", rank,
                             (long long)opts.timeoutMs);
-  // Poll shared memory a little before sleeping: peers ring our doorbell when they move data. (The net
-  // plugin is not spun on: its progress thread rings the doorbell when a request finishes.)
+  // Poll shared memory a little before sleeping: peers ring our doorbell when they move data. (tcp and net
+  // plugins are not spun on: their progress threads ring the doorbell when a request finishes.)
   for (int i = 0; i < opts.spin && shm; ++i) {
     if (shm->Progress() || bell.Value() != seen) {
       seenBell = bell.Value();
@@ -60,7 +61,7 @@ ccResult_t ccComm::WaitForProgress() {
       return ccSuccess;
     }
   }
-  bell.Wait(seen, shm || net ? 20 : 200);
+  bell.Wait(seen, shm || tcp || net ? 20 : 200);
   return ccSuccess;
 }
 
@@ -132,6 +133,7 @@ ccResult_t DestroyComm(ccComm* comm, bool abort) {
   }
   comm->net.reset();
   comm->tcp.reset();
+  comm->bell.Attach(&comm->localBell);  // the shared word goes away with the shm endpoint
   comm->shm.reset();
   comm->local.reset();
   std::vector<conccl::Transport*>().swap(comm->route);  // the tombstone keeps no memory but its own struct

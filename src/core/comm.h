@@ -46,7 +46,8 @@ struct ccComm : public conccl::Links {
 
   conccl::DoorbellWord localBell;
   conccl::Doorbell bell{&localBell};
-  std::unique_ptr<conccl::Transport> local, shm, tcp;
+  std::unique_ptr<conccl::Transport> local;     // threads of this process
+  std::unique_ptr<conccl::Transport> shm, tcp;  // the built-in net tables through the adapter (net_builtin.h)
   std::unique_ptr<conccl::Transport> net;  // a net plugin through the adapter (transports/net_transport.h)
   std::vector<conccl::Transport*> route;  // transport serving each peer
 

@@ -15,15 +15,41 @@
 #include "core/net_select.h"
 #include "core/hier_select.h"
 #include "transports/local.h"
+#include "transports/net_builtin.h"
 #include "transports/net_transport.h"
-#include "transports/shm.h"
-#include "transports/tcp.h"
 
 namespace conccl {
 namespace {
 
-// Placeholder route for peers served by the net plugin until its adapter exists.
-Transport* const kNetRoute = reinterpret_cast<Transport*>(uintptr_t{1});
+// Placeholder routes until the adapters for the chosen tables exist.
+Transport* const kTcpRoute = reinterpret_cast<Transport*>(uintptr_t{1});
+Transport* const kShmRoute = reinterpret_cast<Transport*>(uintptr_t{2});
+Transport* const kNetRoute = reinterpret_cast<Transport*>(uintptr_t{3});
+
+// The endpoints a rank listens on before the rendezvous (their handles go in its RankInfo). The shm endpoint
+// holds the word the communicator's doorbell uses while it is open.
+struct Listeners {
+  ccComm* comm = nullptr;
+  void* tcp = nullptr;
+  void* shm = nullptr;
+  NetChoice plugin;
+
+  void CloseShm() {
+    if (!shm) return;
+    comm->bell.Attach(&comm->localBell);
+    NetShmTable()->closeListen(shm);
+    shm = nullptr;
+  }
+  void CloseTcp() {
+    if (tcp) NetTcpTable()->closeListen(tcp);
+    tcp = nullptr;
+  }
+  ~Listeners() {
+    CloseShm();
+    CloseTcp();
+    ReleaseNetChoice(&plugin);
+  }
+};
 
 void RandomBytes(uint8_t* out, size_t n) {
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -70,26 +96,29 @@ CommOptions ReadOptions(const ccConfig_t* config) {
 
 // Picks each peer's transport: forced by name, else local (same process) > shm (same host) > net plugin
 // (when both ranks have the same one) > tcp. A forced plugin name serves every peer in another process.
-ccResult_t ChooseRoutes(ccComm* comm) {
+ccResult_t ChooseRoutes(ccComm* comm, bool haveShm) {
   const RankInfo& me = comm->peers[comm->rank];
-  comm->route.assign(comm->nranks, nullptr);  // nullptr = tcp, created after this choice
+  comm->route.assign(comm->nranks, kTcpRoute);
   const std::string& forced = comm->opts.netName;
   for (int p = 0; p < comm->nranks; ++p) {
     const RankInfo& other = comm->peers[p];
     bool sameProcess = other.processNonce == me.processNonce;
     bool sameHost = strncmp(other.hostId, me.hostId, sizeof(me.hostId)) == 0;
     bool bothNet = me.netName[0] && strncmp(other.netName, me.netName, sizeof(me.netName)) == 0;
+    bool bothShm = haveShm && other.netHandle[kNetSlotShm][0] != 0;  // a zero handle: it has no shm endpoint
     std::string name = forced;
     if (name.empty())
-      name = sameProcess && comm->local ? "local" : sameHost && comm->shm ? "shm" : bothNet ? me.netName : "tcp";
+      name = sameProcess && comm->local ? "local" : sameHost && bothShm ? "shm" : bothNet ? me.netName : "tcp";
     if (name == "local") {
       if (!sameProcess)
         return SetError(ccInvalidUsage, "transport 'local' forced but rank %d is in another process", p);
       comm->route[p] = comm->local.get();
     } else if (name == "shm") {
       if (!sameHost) return SetError(ccInvalidUsage, "transport 'shm' forced but rank %d is on another host", p);
-      if (!comm->shm) return SetError(ccSystemError, "transport 'shm' forced but shared memory is unavailable");
-      comm->route[p] = comm->shm.get();
+      if (!bothShm)
+        return SetError(ccSystemError, "transport 'shm' forced but shared memory is unavailable to rank %d",
+                        haveShm ? p : comm->rank);
+      comm->route[p] = kShmRoute;
     } else if (me.netName[0] && name == me.netName) {
       if (sameProcess && comm->local) {
         comm->route[p] = comm->local.get();  // a plugin connection to oneself's process is never needed
@@ -155,71 +184,73 @@ ccResult_t InitComm(ccComm_t* out, int nranks, const UniqueIdLayout& id, int ran
   ctx.aborted = &comm->aborted;
   if (comm->opts.timeoutMs > 0) ctx.connectTimeoutMs = comm->opts.timeoutMs;
 
-  // The tcp listener is opened before the rendezvous so its address can be published.
+  // The listeners are opened before the rendezvous so their handles can be published. tcp listens on the
+  // interface that reaches the root.
   SockAddr root, mine;
   memcpy(&root.storage, &id.addr, id.addrLen);
   root.len = id.addrLen;
   CC_CHECK(FindAddressTowards(root, &mine));
-  int listenFd = -1;
-  CC_CHECK(Listen(&mine, 256, &listenFd));
   RankInfo info{};
-  memcpy(info.listenAddr, &mine.storage, mine.len);
-  info.listenAddrLen = mine.len;
+  Listeners listeners;
+  listeners.comm = comm.get();
+  CC_CHECK(NetTcpListenOn(mine, info.netHandle[kNetSlotTcp], &listeners.tcp));
   info.pid = getpid();
   info.processNonce = ProcessNonce();
   std::string host = HostIdentity();
   snprintf(info.hostId, sizeof(info.hostId), "%s", host.c_str());
 
-  NetChoice plugin;
-  ChooseNetPlugin(rank, &info, &plugin);
-  if (!net.empty() && net != "tcp" && net != "shm" && net != "local" && net != info.netName) {
-    ReleaseNetChoice(&plugin);
-    close(listenFd);
+  ChooseNetPlugin(rank, &info, &listeners.plugin);
+  if (!net.empty() && net != "tcp" && net != "shm" && net != "local" && net != info.netName)
     return SetError(ccInvalidArgument, "unknown transport '%s' (expected tcp, shm, local or a loaded net plugin%s%s)",
                     net.c_str(), info.netName[0] ? ": " : "", info.netName);
-  }
   if (net.empty() || net == "local") comm->local = CreateLocalTransport(ctx);
   if (net.empty() || net == "shm") {
-    ccResult_t res = CreateShmTransport(ctx, &comm->shm);
-    if (res != ccSuccess) {
-      if (net == "shm") {
-        ReleaseNetChoice(&plugin);
-        close(listenFd);
-        return res;
-      }
-      CC_INFO(kLogShm, "shared memory unavailable (%s); same-host peers use tcp", ThreadLastError().c_str());
+    if (NetShmTable()->listen(0, info.netHandle[kNetSlotShm], &listeners.shm) == ccNetOk) {
+      // Same-host peers wake this rank through the word in its shm segment.
+      comm->bell.Attach(NetShmOps()->bindDoorbell(listeners.shm, comm->bell.word()));
+    } else if (net == "shm") {
+      return SetError(ccSystemError, "transport 'shm' forced but shared memory is unavailable (see the INFO log)");
+    } else {
+      memset(info.netHandle[kNetSlotShm], 0, CC_NET_HANDLE_MAXSIZE);
+      CC_INFO(kLogShm, "shared memory unavailable; same-host peers use tcp");
     }
   }
   // The rendezvous waits CONCCL_BOOTSTRAP_TIMEOUT_MS, or the config's timeout when one is set.
   int64_t joinMs = EnvInt("CONCCL_BOOTSTRAP_TIMEOUT_MS");
   if (config && config->timeoutMs != CC_CONFIG_UNDEF_INT && config->timeoutMs > 0) joinMs = config->timeoutMs;
   int64_t deadline = DeadlineAfter(joinMs);
-  ccResult_t res = BootstrapJoin(id, rank, nranks, info, &comm->peers, deadline, &comm->aborted);
-  if (res == ccSuccess) res = ChooseRoutes(comm.get());
-  if (res == ccSuccess) SetupHostLayout(comm.get());
-  if (res != ccSuccess) {
-    ReleaseNetChoice(&plugin);
-    close(listenFd);
-    return res;
+  CC_CHECK(BootstrapJoin(id, rank, nranks, info, &comm->peers, deadline, &comm->aborted));
+  CC_CHECK(ChooseRoutes(comm.get(), listeners.shm != nullptr));
+  SetupHostLayout(comm.get());
+
+  // An adapter for each table some peer uses; the other listeners close.
+  auto uses = [&](Transport* route) {
+    for (auto* t : comm->route)
+      if (t == route) return true;
+    return false;
+  };
+  if (uses(kShmRoute)) {
+    comm->shm = CreateNetTransport(ctx, NetShmTable(), 0, listeners.shm, "", kNetSlotShm);
+    listeners.shm = nullptr;
+  } else {
+    listeners.CloseShm();
   }
-  bool needNet = false;
-  for (auto& t : comm->route) needNet |= t == kNetRoute;
-  if (needNet) {
-    comm->net = CreateNetTransport(ctx, plugin.net, plugin.dev, plugin.listenComm, plugin.pciPath);
+  if (uses(kTcpRoute)) {
+    NetTcpOps()->bindDoorbell(listeners.tcp, comm->bell.word());  // the word is final now
+    comm->tcp = CreateNetTransport(ctx, NetTcpTable(), 0, listeners.tcp, "", kNetSlotTcp);
+    listeners.tcp = nullptr;
+  } else {
+    listeners.CloseTcp();
+  }
+  if (uses(kNetRoute)) {
+    NetChoice& plugin = listeners.plugin;
+    comm->net = CreateNetTransport(ctx, plugin.net, plugin.dev, plugin.listenComm, plugin.pciPath, kNetSlotPlugin);
     plugin.listenComm = nullptr;
-    for (auto& t : comm->route)
-      if (t == kNetRoute) t = comm->net.get();
-  } else {
-    ReleaseNetChoice(&plugin);
   }
-  bool needTcp = false;
-  for (auto* t : comm->route) needTcp |= t == nullptr;
-  if (needTcp) {
-    comm->tcp = CreateTcpTransport(ctx, listenFd);
-    for (auto& t : comm->route)
-      if (!t) t = comm->tcp.get();
-  } else {
-    close(listenFd);
+  for (auto& t : comm->route) {
+    if (t == kTcpRoute) t = comm->tcp.get();
+    else if (t == kShmRoute) t = comm->shm.get();
+    else if (t == kNetRoute) t = comm->net.get();
   }
   int nLocal = 0, nShm = 0, nTcp = 0, nNet = 0;
   for (int p = 0; p < nranks; ++p) {

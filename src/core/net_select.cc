@@ -55,7 +55,7 @@ void ChooseNetPlugin(int rank, RankInfo* info, NetChoice* out) {
     return;
   }
   void* listenComm = nullptr;
-  if (NetListen(plugin.net, dev, info->netHandle, &listenComm) != ccSuccess) {
+  if (NetListen(plugin.net, dev, info->netHandle[kNetSlotPlugin], &listenComm) != ccSuccess) {
     CC_INFO(kLogNet | kLogInit, "rank %d: net plugin %s skipped: %s; built-in transports serve", rank,
             plugin.net->name, ThreadLastError().c_str());
     return;

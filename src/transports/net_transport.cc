@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/process.h"
 #include "common/result.h"
 #include "common/socket.h"
 #include "core/bootstrap.h"
 #include "topo/topology.h"
+#include "transports/net_builtin.h"
 #include "transports/net_plugin.h"
 
 namespace conccl {
@@ -40,6 +42,10 @@ constexpr int64_t kHelloTimeoutMs = 10000;    // an accepted connection must sen
 // grow to 200 us (a waiting plugin must not starve the ranks it waits for on an oversubscribed host).
 constexpr int kSpinRounds = 16;
 constexpr int kYieldRounds = 64;
+constexpr int64_t kLivenessMs = 200;  // how often same-host peers that never connected are checked for life
+// A peer seen gone is declared dead this long later: connections it made before going (and the messages on
+// them) may still be in the plugin's accept queue, and must be identified before its missing ones fail.
+constexpr int64_t kGoneGraceMs = 250;
 
 struct Hello {
   uint32_t magic;
@@ -88,9 +94,10 @@ struct Accepted {
 
 class NetTransport : public Transport {
  public:
-  NetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev, void* listenComm, std::string pciPath)
-      : ctx_(ctx), net_(net), dev_(dev), listen_(listenComm), pluginMu_(NetPluginMutex(net)),
-        pciPath_(std::move(pciPath)) {
+  NetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev, void* listenComm, std::string pciPath,
+               NetSlot slot)
+      : ctx_(ctx), net_(net), ext_(NetBuiltinExtensions(net)), dev_(dev), slot_(slot), listen_(listenComm),
+        pluginMu_(ext_ ? ownMu_ : NetPluginMutex(net)), pciPath_(std::move(pciPath)) {
     ccNetProperties_v1_t props{};
     {
       std::lock_guard<std::mutex> lock(pluginMu_);
@@ -99,7 +106,7 @@ class NetTransport : public Transport {
         if (props.maxMessageBytes > 0) maxMsg_ = props.maxMessageBytes;
       }
     }
-    thread_ = std::thread([this] { Loop(); });
+    if (!ext_) thread_ = std::thread([this] { Loop(); });
   }
 
   ~NetTransport() override {
@@ -112,6 +119,7 @@ class NetTransport : public Transport {
     if (thread_.joinable()) thread_.join();
     for (auto& kv : conns_)
       for (Op* op : kv.second.ops) delete op;
+    if (listen_) net_->closeListen(listen_);  // a built-in's, kept to the end (see Shutdown)
   }
 
   const char* Name() const override { return net_->name; }
@@ -137,15 +145,22 @@ class NetTransport : public Transport {
     }
     for (auto& a : accepted_) net_->closeRecv(a.comm);
     accepted_.clear();
-    if (listen_) net_->closeListen(listen_);
-    listen_ = nullptr;
+    // A built-in's listen endpoint may hold the communicator's doorbell word (shm): it is closed by the
+    // destructor, after the communicator stopped using that word.
+    if (listen_ && !ext_) {
+      net_->closeListen(listen_);
+      listen_ = nullptr;
+    }
     ctx_.doorbell->Ring();
     cv_.notify_all();
   }
 
-  // One round of plugin work from a waiting thread, when nobody else is doing it.
+  // One round of plugin work from a waiting thread. With an external plugin, only when the progress thread is
+  // not doing it; a built-in has no progress thread here, so every waiter does the work.
   bool Progress() override {
-    std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+    if (ext_) lock = LockForCaller();
+    else lock.try_lock();
     if (!lock.owns_lock() || shutdown_) return false;
     std::unique_lock<std::mutex> plock(pluginMu_, std::try_to_lock);
     if (!plock.owns_lock()) return false;
@@ -162,7 +177,7 @@ class NetTransport : public Transport {
 
   // Both ends split messages at the smaller of their devices' limits (published in RankInfo).
   size_t PieceBytes(int peer) const {
-    uint64_t theirs = (*ctx_.peers)[peer].netMaxMessage;
+    uint64_t theirs = slot_ == kNetSlotPlugin ? (*ctx_.peers)[peer].netMaxMessage : 0;
     return theirs > 0 && theirs < maxMsg_ ? static_cast<size_t>(theirs) : maxMsg_;
   }
 
@@ -277,8 +292,8 @@ class NetTransport : public Transport {
         continue;
       }
       void* comm = nullptr;
-      const uint8_t* handle = (*ctx_.peers)[c.peer].netHandle;
-      int rc = net_->connect(dev_, handle, &comm);
+      const uint8_t* handle = (*ctx_.peers)[c.peer].netHandle[slot_];
+      int rc = ext_ ? ext_->connectFrom(listen_, dev_, handle, &comm) : net_->connect(dev_, handle, &comm);
       if (rc != ccNetOk) {
         Break(&c, "connect failed (code " + std::to_string(rc) + ")");
         it = connecting_.erase(it);
@@ -296,8 +311,49 @@ class NetTransport : public Transport {
       if (!c.comm || c.broken) continue;
       moved |= c.isSend ? PostSends(&c) : PostRecvs(&c);
       moved |= TestConn(&c);
+      if (ext_ && !c.broken && ext_->peerGone(c.comm)) NoteGone(c.peer, "closed or lost a connection");
+    }
+    CheckUnconnectedPeers();
+    moved |= DeclareDead();
+    return moved;
+  }
+
+  void NoteGone(int peer, const std::string& why) {
+    if (!dead_.count(peer) && !gone_.count(peer)) gone_[peer] = {NowMs(), "rank " + std::to_string(peer) + " " + why};
+  }
+
+  // Peers seen gone for kGoneGraceMs are dead (MarkDead).
+  bool DeclareDead() {
+    bool moved = false;
+    int64_t now = NowMs();
+    for (auto it = gone_.begin(); it != gone_.end();) {
+      if (now - it->second.first < kGoneGraceMs) {
+        ++it;
+        continue;
+      }
+      int peer = it->first;
+      std::string why = it->second.second;
+      it = gone_.erase(it);
+      MarkDead(peer, why);
+      moved = true;
     }
     return moved;
+  }
+
+  // Receives waiting for a same-host peer that never connected fail once that peer's process is gone (a remote
+  // peer's death shows on its other connections, or as the communicator's timeout).
+  void CheckUnconnectedPeers() {
+    int64_t now = NowMs();
+    if (now - lastLivenessMs_ < kLivenessMs) return;
+    lastLivenessMs_ = now;
+    const RankInfo& me = (*ctx_.peers)[ctx_.rank];
+    for (auto& kv : conns_) {
+      Conn& c = kv.second;
+      if (c.isSend || c.comm || c.broken || c.ops.empty()) continue;
+      const RankInfo& other = (*ctx_.peers)[c.peer];
+      if (strncmp(other.hostId, me.hostId, sizeof(me.hostId)) != 0 || ProcessAlive(other.pid)) continue;
+      NoteGone(c.peer, "(pid " + std::to_string(other.pid) + ") died");
+    }
   }
 
   bool AcceptNew() {
@@ -488,15 +544,18 @@ class NetTransport : public Transport {
     if (c->comm) (c->isSend ? net_->closeSend : net_->closeRecv)(c->comm);
     c->comm = nullptr;
     c->broken = true;
-    if (dead_.insert(c->peer).second) {
-      // Receives from this peer on channels it never connected can no longer complete.
-      for (auto& kv : conns_) {
-        Conn& o = kv.second;
-        if (&o != c && !o.isSend && o.peer == c->peer && !o.comm && !o.broken)
-          Break(&o, "rank " + std::to_string(c->peer) + " lost another connection before connecting this one");
-      }
-    }
+    NoteGone(c->peer, "lost another connection before connecting this one");
     ctx_.doorbell->Ring();
+  }
+
+  // Receives from a dead peer on channels it never connected can no longer complete: they fail now, and so
+  // do later ones (Post). Its connected channels still deliver what it sent before it went.
+  void MarkDead(int peer, const std::string& why) {
+    if (!dead_.insert(peer).second) return;
+    for (auto& kv : conns_) {
+      Conn& o = kv.second;
+      if (!o.isSend && o.peer == peer && !o.comm && !o.broken) Break(&o, why);
+    }
   }
 
   void FailOps(Conn* c, const std::string& why) {
@@ -510,8 +569,11 @@ class NetTransport : public Transport {
 
   TransportContext ctx_;
   const ccNet_v1_t* net_;
+  const NetBuiltinOps* ext_;  // a built-in's extensions (net_builtin.h); nullptr for an external plugin
   int dev_;
+  NetSlot slot_;  // which of the peers' listen handles this adapter connects to
   void* listen_;
+  std::mutex ownMu_;     // a built-in is thread-safe: this adapter's own lock stands in for the plugin lock
   std::mutex& pluginMu_;
   std::string pciPath_;
   bool regRequired_ = false;
@@ -523,6 +585,8 @@ class NetTransport : public Transport {
   std::set<Key> connecting_;
   std::list<Accepted> accepted_;
   std::set<int> dead_;
+  std::map<int, std::pair<int64_t, std::string>> gone_;  // peer -> (when seen gone, why): dead after a grace
+  int64_t lastLivenessMs_ = 0;
   bool shutdown_ = false;
   bool stop_ = false;
   bool kicked_ = false;  // a message was posted since the progress thread last looked
@@ -533,8 +597,8 @@ class NetTransport : public Transport {
 }  // namespace
 
 std::unique_ptr<Transport> CreateNetTransport(const TransportContext& ctx, const ccNet_v1_t* net, int dev,
-                                              void* listenComm, const std::string& pciPath) {
-  return std::make_unique<NetTransport>(ctx, net, dev, listenComm, pciPath);
+                                              void* listenComm, const std::string& pciPath, NetSlot slot) {
+  return std::make_unique<NetTransport>(ctx, net, dev, listenComm, pciPath, slot);
 }
 
 }  // namespace conccl

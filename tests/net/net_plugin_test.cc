@@ -1,7 +1,7 @@
 // net_plugin_test.cc — the net plugin ABI (include/conccl_net.h): loading and table checks, the ABI driven
-// directly (example plugin, and UCX when built), communicators whose peers all go through a plugin (ranks as
-// threads), plugins that cannot serve (skipped, built-ins serve), and strangers that connect to a rank's
-// plugin listener with a bad hello (dropped; the collective is unaffected).
+// directly (the built-in tcp and shm tables, the example plugin, and UCX when built), communicators whose peers
+// all go through a plugin (ranks as threads), plugins that cannot serve (skipped, built-ins serve), and
+// strangers that connect to a rank's listener with a bad hello (dropped; the collective is unaffected).
 //
 // CONCCL_TEST_PLUGIN_DIR (a compile definition) is the directory holding the built plugins.
 #include <dlfcn.h>
@@ -16,6 +16,7 @@
 #include "../common/test_util.h"
 #include "core/comm.h"
 #include "common/result.h"
+#include "transports/net_builtin.h"
 #include "transports/net_plugin.h"
 
 using namespace cctest;
@@ -28,7 +29,10 @@ std::string PluginPath(const std::string& name) {
 
 bool Exists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 
+// A built-in table by name, or an external plugin loaded from the build tree.
 const ccNet_v1_t* Table(const std::string& name) {
+  if (name == "tcp") return conccl::NetTcpTable();
+  if (name == "shm") return conccl::NetShmTable();
   conccl::NetPlugin p;
   if (conccl::LoadNetPlugin(PluginPath(name), &p) != ccSuccess) return nullptr;
   return p.net;
@@ -215,7 +219,7 @@ TEST_P(NetAbi, ClosedPeerFailsPendingReceive) {
   EXPECT_EQ(rc, ccNetErrorRemote) << "a receive from a closed connection must fail, not hang or succeed";
 }
 
-INSTANTIATE_TEST_SUITE_P(Plugins, NetAbi, ::testing::Values("example", "ucx"),
+INSTANTIATE_TEST_SUITE_P(Plugins, NetAbi, ::testing::Values("tcp", "shm", "example", "ucx"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 // ---- communicators through a plugin (ranks as threads) ----------------------------------------------------
@@ -295,14 +299,19 @@ TEST(NetFallback, ForcingASkippedPluginIsAnError) {
         << why;
 }
 
-// Strangers connect to rank 0's listener and send a hello with a wrong secret, or junk; rank 0 drops them
-// and its collectives are unaffected.
-TEST(NetStray, BadHellosAreDropped) {
-  PluginEnv env("example", "example");
+// Strangers connect to rank 0's listener (a built-in's or the example plugin's) and send a hello with a wrong
+// secret, or junk; rank 0 drops them and its collectives are unaffected.
+class NetStray : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NetStray, BadHellosAreDropped) {
+  const bool builtin = GetParam() == "tcp" || GetParam() == "shm";
+  PluginEnv env(builtin ? "nodev" : GetParam(), GetParam().c_str());
   CommSet set;
   std::string why;
   ASSERT_EQ(set.Init(3, nullptr, nullptr, 30000, &why), ccSuccess) << why;
-  const ccNet_v1_t* net = Table("example");
+  const ccNet_v1_t* net = Table(GetParam());
+  const int slot = GetParam() == "tcp" ? conccl::kNetSlotTcp : GetParam() == "shm" ? conccl::kNetSlotShm
+                                                                                    : conccl::kNetSlotPlugin;
   ASSERT_NE(net, nullptr);
   std::vector<void*> comms;
   {
@@ -318,7 +327,8 @@ TEST(NetStray, BadHellosAreDropped) {
     memset(junk, 0xab, sizeof(junk));
     for (int i = 0; i < 2; ++i) {
       void* c = nullptr;
-      ASSERT_EQ(net->connect(0, set.comms()[size_t(0)]->peers[0].netHandle, &c), ccNetOk);
+      for (int k = 0; k < 100000 && !c; ++k)
+        ASSERT_EQ(net->connect(0, set.comms()[size_t(0)]->peers[0].netHandle[slot], &c), ccNetOk);
       ASSERT_NE(c, nullptr);
       void* req = nullptr;
       while (!req)
@@ -333,5 +343,8 @@ TEST(NetStray, BadHellosAreDropped) {
   std::lock_guard<std::mutex> lock(conccl::NetPluginMutex(net));
   for (void* c : comms) net->closeSend(c);
 }
+
+INSTANTIATE_TEST_SUITE_P(Tables, NetStray, ::testing::Values("tcp", "shm", "example"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace
