@@ -52,14 +52,16 @@ ccResult_t ccComm::WaitForProgress() {
   if (opts.timeoutMs > 0 && conccl::NowMs() - lastProgressMs > opts.timeoutMs)
     return conccl::SetError(ccTimeout, "rank %d: no progress for %lld ms (CONCCL_TIMEOUT_MS)", rank,
                             (long long)opts.timeoutMs);
-  // Poll shared memory a little before sleeping: peers ring our doorbell when they move data. (tcp and net
-  // plugins are not spun on: their progress threads ring the doorbell when a request finishes.)
+  // Watch the doorbell a little before sleeping on it when same-host peers may ring it soon (they ring it
+  // whenever they move data); only the word is polled, so a spinning rank takes little from the peers it
+  // waits for.
   for (int i = 0; i < opts.spin && shm; ++i) {
-    if (shm->Progress() || bell.Value() != seen) {
+    if (bell.Value() != seen) {
       seenBell = bell.Value();
       lastProgressMs = conccl::NowMs();
       return ccSuccess;
     }
+    conccl::CpuRelax();
   }
   bell.Wait(seen, shm || tcp || net ? 20 : 200);
   return ccSuccess;

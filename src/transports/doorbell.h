@@ -13,6 +13,15 @@
 
 namespace conccl {
 
+// A hint to the CPU that this thread is spinning (frees the core's resources for its sibling thread).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 struct DoorbellWord {
   std::atomic<uint32_t> seq{0};
   std::atomic<uint32_t> waiters{0};

@@ -192,6 +192,7 @@ struct ShmConn {
   char* data = nullptr;
   Mapping peerSeg;  // send: the receiver's listen segment; receive: the sender's (if it named one)
   ListenSegment* peer = nullptr;
+  std::string peerSegName;
   int peerPid = 0;
   std::deque<Entry> queue;
   std::set<ShmRequest*> live;  // requests not yet reported by test()
@@ -213,13 +214,15 @@ void Break(ShmConn* c, const std::string& why) {
   c->queue.clear();
 }
 
-// True once the peer process is known dead; checked at most every kLivenessMs.
+// True once the peer process is known dead; checked at most every kLivenessMs. The listen segment of a dead
+// peer is unlinked (it could not do so itself).
 bool PeerDead(ShmConn* c) {
   if (c->gone) return true;
   int64_t now = NowMs();
   if (now - c->lastCheckMs < kLivenessMs) return false;
   c->lastCheckMs = now;
   c->gone = !ProcessAlive(c->peerPid);
+  if (c->gone && !c->peerSegName.empty()) shm_unlink(c->peerSegName.c_str());
   return c->gone;
 }
 
@@ -397,6 +400,7 @@ int ShmConnectFrom(void* listenComm, int dev, const void* handle, void** sendCom
   c->isSend = true;
   c->peerPid = h.pid;
   c->peer = MapListenSegment(h.name, &c->peerSeg);
+  c->peerSegName = h.name;
   if (!c->peer || c->peer->closed.load()) {
     CC_INFO(kLogShm, "shm: cannot connect to %s: the listener is gone", h.name);
     return ccNetErrorRemote;
@@ -452,7 +456,10 @@ int ShmAccept(void* listenComm, void** recvComm) {
     }
     c->data = static_cast<char*>(c->ring.base) + sizeof(RingHeader);
     c->peerPid = c->hdr->senderPid;
-    if (c->hdr->wakeName[0]) c->peer = MapListenSegment(c->hdr->wakeName, &c->peerSeg);
+    if (c->hdr->wakeName[0]) {
+      c->peer = MapListenSegment(c->hdr->wakeName, &c->peerSeg);
+      c->peerSegName = c->hdr->wakeName;
+    }
     c->hdr->attached.store(1, std::memory_order_release);
     *recvComm = c.release();
     return ccNetOk;
@@ -509,8 +516,9 @@ int ShmCloseComm(void* comm) {
   if (!c) return ccNetErrorArgument;
   if (c->isSend) {
     c->hdr->sendClosed.store(1, std::memory_order_release);
-    // A ring nobody accepted keeps its name while it holds data the receiver may still come for.
-    if (!c->hdr->attached.load() && c->hdr->head.load() == c->hdr->tail.load()) shm_unlink(c->ringName.c_str());
+    // A ring nobody accepted keeps its name while it holds data a live receiver may still come for.
+    if (!c->hdr->attached.load() && (c->hdr->head.load() == c->hdr->tail.load() || PeerDead(c)))
+      shm_unlink(c->ringName.c_str());
   } else {
     c->hdr->recvClosed.store(1, std::memory_order_release);
   }
