@@ -6,6 +6,7 @@
 
 #include "common/env.h"
 #include "conccl.h"
+#include "transports/net_builtin.h"
 
 #ifndef CONCCL_BUILD_SUMMARY
 #define CONCCL_BUILD_SUMMARY "unknown"
@@ -24,7 +25,14 @@ int main(int argc, char** argv) {
   ccGetVersion(&version);
   printf("ConCCL %d.%d.%d (version code %d)\n", version / 10000, (version / 100) % 100, version % 100, version);
   printf("build: %s\n", CONCCL_BUILD_SUMMARY);
-  printf("transports: local (threads of one process), shm (processes on one host), tcp\n");
+  printf("transports: local (threads of one process); net tables (include/conccl_net.h):");
+  for (const ccNet_v1_t* t : {conccl::NetShmTable(), conccl::NetTcpTable()}) {
+    ccNetProperties_v1_t p{};
+    if (t->getProperties(0, &p) != ccNetOk) continue;
+    printf(" %s (device %s%s", t->name, p.name ? p.name : "?", p.speedMbps > 0 ? ", " : ")");
+    if (p.speedMbps > 0) printf("%d Mbit/s)", p.speedMbps);
+  }
+  printf("; external plugins: CONCCL_NET_PLUGIN\n");
   printf("algorithms: all-reduce ring | tree (double binary tree); broadcast/reduce chain; ring all-gather and "
          "reduce-scatter; pairwise all-to-all\n\n");
   printf("environment variables:\n");
