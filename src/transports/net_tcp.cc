@@ -159,7 +159,8 @@ struct PendingHandshake {
 };
 
 struct Listener {
-  std::shared_ptr<Engine> engine;
+  std::shared_ptr<Engine> engine;  // moved out at close; the engine then frees the listener itself
+  uint64_t closedEpoch = 0;
   int fd = -1;
   uint64_t nonce = 0;
   std::string address;
@@ -170,7 +171,10 @@ struct Listener {
 
 // A connection being set up by connect(): sockets connecting, then sending their handshakes.
 struct PendingConnect {
-  std::vector<int> fds;
+  ~PendingConnect() {
+    for (int fd : fds) close(fd);
+  }
+  std::vector<int> fds;  // owned until handed to the connection
   std::vector<size_t> sent;  // handshake bytes sent per socket
   Handshake hs{};
   std::string address;
@@ -210,6 +214,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     Wake();
     if (thread_.joinable()) thread_.join();
     for (Conn* c : graveyard_) delete c;
+    for (Listener* l : closedListeners_) delete l;
     CloseFd(&wakeFd_);
     CloseFd(&epfd_);
   }
@@ -246,6 +251,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     for (Conn* c : l->ready) refs.push_back(CloseConnLocked(c));
     l->forming.clear();
     l->ready.clear();
+    l->closedEpoch = epoch_;
+    closedListeners_.push_back(l);  // freed like a closed connection (an event may still name it)
     return refs;
   }
   Conn* PopReady(Listener* l) {
@@ -275,7 +282,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
         if (fd < 0 || (connect(fd, addr.sa(), addr.len) != 0 && errno != EINPROGRESS)) {
           int err = errno;
           if (fd >= 0) close(fd);
-          for (int f : pc->fds) close(f);
           CC_INFO(kLogNet, "tcp: connect to %s failed: %s", pc->address.c_str(), strerror(err));
           return ccNetErrorRemote;
         }
@@ -298,7 +304,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
       socklen_t el = sizeof(err);
       if (getsockopt(pc->fds[i], SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
         CC_INFO(kLogNet, "tcp: connect to %s failed: %s", pc->address.c_str(), strerror(err ? err : errno));
-        for (int f : pc->fds) close(f);
         pending_.erase(it);
         return ccNetErrorRemote;
       }
@@ -307,7 +312,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
       ssize_t w = send(pc->fds[i], reinterpret_cast<char*>(&hs) + pc->sent[i], sizeof(hs) - pc->sent[i], MSG_NOSIGNAL);
       if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         CC_INFO(kLogNet, "tcp: handshake to %s failed: %s", pc->address.c_str(), strerror(errno));
-        for (int f : pc->fds) close(f);
         pending_.erase(it);
         return ccNetErrorRemote;
       }
@@ -330,6 +334,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     }
     conns_.insert(c);
     CC_INFO(kLogNet, "tcp: connected to %s with %d sockets", pc->address.c_str(), nsocks_);
+    pc->fds.clear();  // the connection owns them now
     pending_.erase(it);
     *out = c;
     return ccNetOk;
@@ -676,20 +681,27 @@ class Engine : public std::enable_shared_from_this<Engine> {
     }
   }
 
+  // Frees what was closed before the previous epoll_wait began: no event fetched since can refer to it.
+  template <typename T>
+  void Sweep(std::vector<T*>* closed) {
+    for (size_t i = 0; i < closed->size();) {
+      if ((*closed)[i]->closedEpoch < epoch_ - 1) {
+        delete (*closed)[i];
+        (*closed)[i] = closed->back();
+        closed->pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+
   void Loop() {
     epoll_event events[64];
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       ++epoch_;
-      for (size_t i = 0; i < graveyard_.size();) {
-        if (graveyard_[i]->closedEpoch < epoch_ - 1) {
-          delete graveyard_[i];
-          graveyard_[i] = graveyard_.back();
-          graveyard_.pop_back();
-        } else {
-          ++i;
-        }
-      }
+      Sweep(&graveyard_);
+      Sweep(&closedListeners_);
       int timeout = handshakes_.empty() ? 1000 : 100;
       lock.unlock();
       int n = epoll_wait(epfd_, events, 64, timeout);
@@ -746,7 +758,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool stop_ = false;
   uint64_t epoch_ = 1;
   std::set<Conn*> conns_;
-  std::vector<Conn*> graveyard_;
+  std::vector<Conn*> graveyard_;         // closed connections, freed by Sweep
+  std::vector<Listener*> closedListeners_;  // closed listeners, freed by Sweep
   std::deque<Conn*> dirty_;
   std::vector<PendingHandshake*> handshakes_;
   std::map<std::string, std::unique_ptr<PendingConnect>> pending_;
@@ -888,8 +901,7 @@ int TcpCloseListen(void* listenComm) {
   auto* l = static_cast<Listener*>(listenComm);
   if (!l) return ccNetErrorArgument;
   std::shared_ptr<Engine> engine = std::move(l->engine);
-  auto refs = engine->CloseListener(l);
-  delete l;  // the engine lives on while connections made from it are open
+  auto refs = engine->CloseListener(l);  // the engine frees l, and lives on while its connections are open
   return ccNetOk;
 }
 
