@@ -44,6 +44,14 @@ inline const NetBuiltinOps* NetBuiltinExtensions(const ccNet_v1_t* net) {
   return net == NetTcpTable() ? NetTcpOps() : net == NetShmTable() ? NetShmOps() : nullptr;
 }
 
+// Shared by the built-in tables: a random 64-bit id (connection ids, nonces); init() with nothing to set up;
+// devices() = 1; regMr/deregMr for host memory, which needs no registration (CUDA pointers: unsupported).
+uint64_t NetRandomU64();
+int NetBuiltinInit(ccNetLogger_v1_t logger);
+int NetBuiltinOneDevice(int* ndev);
+int NetHostRegMr(void* comm, void* data, size_t size, int ptrType, void** mhandle);
+int NetHostDeregMr(void* comm, void* mhandle);
+
 // tcp's listen() on a given address (a rank listens on the interface that reaches its bootstrap root; listen()
 // itself picks CONCCL_SOCKET_IFNAME's or the first up interface). Writes the handle like listen().
 ccResult_t NetTcpListenOn(const SockAddr& addr, uint8_t* handle, void** listenComm);

@@ -28,7 +28,6 @@
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 
@@ -146,11 +145,6 @@ bool MapSegment(const std::string& name, size_t size, bool create, Mapping* m, b
   m->base = p;
   m->size = size;
   return true;
-}
-
-uint64_t RandomU64() {
-  static thread_local std::mt19937_64 gen(std::random_device{}() ^ (uint64_t(getpid()) << 32));
-  return gen();
 }
 
 std::string RingName(int pid, uint64_t connId) {
@@ -339,13 +333,6 @@ void Drive(ShmConn* c) {
 
 // ---- the ccNet_v1_t functions ----
 
-int ShmInit(ccNetLogger_v1_t) { return ccNetOk; }
-
-int ShmDevices(int* ndev) {
-  *ndev = 1;
-  return ccNetOk;
-}
-
 int ShmGetProperties(int dev, ccNetProperties_v1_t* props) {
   if (dev != 0 || !props) return ccNetErrorArgument;
   memset(props, 0, sizeof(*props));
@@ -361,7 +348,7 @@ int ShmListen(int dev, void* handle, void** listenComm) {
   auto l = std::make_unique<Listener>();
   char name[kNameBytes];
   snprintf(name, sizeof(name), "/conccl-l%d-%016llx", static_cast<int>(getpid()),
-           static_cast<unsigned long long>(RandomU64()));
+           static_cast<unsigned long long>(NetRandomU64()));
   l->name = name;
   if (!MapSegment(l->name, sizeof(ListenSegment), true, &l->seg, nullptr)) return ccNetErrorSystem;
   l->ls = new (l->seg.base) ListenSegment();
@@ -411,7 +398,7 @@ int ShmConnectFrom(void* listenComm, int dev, const void* handle, void** sendCom
     if (c->peer->slots[i].state.compare_exchange_strong(expected, kSlotClaimed)) slot = &c->peer->slots[i];
   }
   if (!slot) return ccNetOk;  // the listener's mailbox is full: try again
-  uint64_t connId = RandomU64();
+  uint64_t connId = NetRandomU64();
   c->ringName = RingName(getpid(), connId);
   size_t capacity = static_cast<size_t>(std::max<int64_t>(4096, EnvInt("CONCCL_SHM_BUFFSIZE")));
   if (!MapSegment(c->ringName, sizeof(RingHeader) + capacity, true, &c->ring, nullptr)) {
@@ -466,15 +453,6 @@ int ShmAccept(void* listenComm, void** recvComm) {
   }
   return ccNetOk;
 }
-
-int ShmRegMr(void* comm, void* data, size_t, int ptrType, void** mhandle) {
-  if (!comm || !mhandle) return ccNetErrorArgument;
-  if (ptrType != CC_NET_PTR_HOST) return ccNetErrorUnsupported;
-  *mhandle = data ? data : comm;  // copies need no registration; the handle only has to be non-NULL
-  return ccNetOk;
-}
-
-int ShmDeregMr(void* comm, void*) { return comm ? ccNetOk : ccNetErrorArgument; }
 
 int Post(ShmConn* c, bool isSend, void* data, size_t size, void** request) {
   if (!c || !request || c->isSend != isSend || (size && !data)) return ccNetErrorArgument;
@@ -549,9 +527,13 @@ int ShmPeerGone(void* comm) {
 }
 
 const ccNet_v1_t kShmTable = {
-    "shm",      CC_NET_ABI_VERSION, 0,         ShmInit,    ShmDevices, ShmGetProperties, ShmListen,
-    ShmConnect, ShmAccept,          ShmRegMr,  ShmDeregMr, ShmIsend,   ShmIrecv,         ShmTest,
-    nullptr,    ShmCloseComm,       ShmCloseComm, ShmCloseListen,
+    "shm", CC_NET_ABI_VERSION, 0,
+    NetBuiltinInit, NetBuiltinOneDevice, ShmGetProperties,
+    ShmListen, ShmConnect, ShmAccept,
+    NetHostRegMr, NetHostDeregMr,
+    ShmIsend, ShmIrecv, ShmTest,
+    nullptr,  // iflush: host memory only
+    ShmCloseComm, ShmCloseComm, ShmCloseListen,
 };
 
 const NetBuiltinOps kShmOps = {ShmBindDoorbell, ShmConnectFrom, ShmPeerGone};

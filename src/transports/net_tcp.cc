@@ -26,7 +26,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -180,11 +179,6 @@ struct PendingConnect {
   std::string address;
 };
 
-uint64_t RandomU64() {
-  static thread_local std::mt19937_64 gen(std::random_device{}() ^ (uint64_t(getpid()) << 32));
-  return gen();
-}
-
 bool DecodeHandle(const void* handle, TcpHandle* h, SockAddr* addr) {
   memcpy(h, handle, sizeof(TcpHandle));
   if (h->magic != kHandleMagic) return false;
@@ -275,7 +269,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     auto it = pending_.find(key);
     if (it == pending_.end()) {
       auto pc = std::make_unique<PendingConnect>();
-      pc->hs = Handshake{kHandshakeMagic, 0, nsocks_, 0, h.nonce, RandomU64()};
+      pc->hs = Handshake{kHandshakeMagic, 0, nsocks_, 0, h.nonce, NetRandomU64()};
       pc->address = addr.ToString();
       for (int i = 0; i < nsocks_; ++i) {
         int fd = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -783,13 +777,6 @@ std::shared_ptr<Engine> ProcessEngine() {
 
 // ---- the ccNet_v1_t functions ----
 
-int TcpInit(ccNetLogger_v1_t) { return ccNetOk; }
-
-int TcpDevices(int* ndev) {
-  *ndev = 1;
-  return ccNetOk;
-}
-
 int TcpGetProperties(int dev, ccNetProperties_v1_t* props) {
   if (dev != 0 || !props) return ccNetErrorArgument;
   static std::mutex mu;
@@ -821,7 +808,7 @@ int ListenOn(SockAddr addr, void* handle, void** listenComm) {
   }
   auto* l = new Listener();
   l->fd = fd;
-  l->nonce = RandomU64();
+  l->nonce = NetRandomU64();
   l->address = addr.ToString();
   std::string ifname = InterfaceOfSocket(fd);
   l->engine = std::make_shared<Engine>(NetDevicePciPath(ifname), "listener " + l->address +
@@ -861,15 +848,6 @@ int TcpAccept(void* listenComm, void** recvComm) {
   *recvComm = l->engine->PopReady(l);
   return ccNetOk;
 }
-
-int TcpRegMr(void* comm, void* data, size_t, int ptrType, void** mhandle) {
-  if (!comm || !mhandle) return ccNetErrorArgument;
-  if (ptrType != CC_NET_PTR_HOST) return ccNetErrorUnsupported;
-  *mhandle = data ? data : comm;  // sockets need no registration; the handle only has to be non-NULL
-  return ccNetOk;
-}
-
-int TcpDeregMr(void* comm, void*) { return comm ? ccNetOk : ccNetErrorArgument; }
 
 int TcpIsend(void* sendComm, void* data, size_t size, void*, void** request) {
   auto* c = static_cast<Conn*>(sendComm);
@@ -913,9 +891,13 @@ DoorbellWord* TcpBindDoorbell(void* listenComm, DoorbellWord* word) {
 int TcpPeerGone(void* comm) { return static_cast<Conn*>(comm)->peerGone.load() ? 1 : 0; }
 
 const ccNet_v1_t kTcpTable = {
-    "tcp",        CC_NET_ABI_VERSION, 0,         TcpInit,   TcpDevices,   TcpGetProperties, TcpListen,
-    TcpConnect,   TcpAccept,          TcpRegMr,  TcpDeregMr, TcpIsend,    TcpIrecv,         TcpTest,
-    nullptr,      TcpCloseComm,       TcpCloseComm, TcpCloseListen,
+    "tcp", CC_NET_ABI_VERSION, 0,
+    NetBuiltinInit, NetBuiltinOneDevice, TcpGetProperties,
+    TcpListen, TcpConnect, TcpAccept,
+    NetHostRegMr, NetHostDeregMr,
+    TcpIsend, TcpIrecv, TcpTest,
+    nullptr,  // iflush: host memory only
+    TcpCloseComm, TcpCloseComm, TcpCloseListen,
 };
 
 const NetBuiltinOps kTcpOps = {TcpBindDoorbell, TcpConnectFrom, TcpPeerGone};
