@@ -128,6 +128,7 @@ struct Sock {
   size_t hdrDone = 0, dataDone = 0, partOff = 0, partLen = 0;
   uint32_t events = 0;
   bool peerClosed = false;
+  bool detached = false;  // out of the epoll set: hung up (epoll would report it on every round) or broken
   FdRef ref;
 };
 
@@ -415,7 +416,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   }
 
   void SetEvents(Sock& s, uint32_t events) {
-    if (s.fd < 0 || s.events == events) return;
+    if (s.fd < 0 || s.detached || s.events == events) return;
     epoll_event ev{};
     ev.events = events;
     ev.data.ptr = &s.ref;
@@ -451,9 +452,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
     c->queue.clear();
     for (auto& s : c->socks) {
       s.cursor = 0;
-      SetEvents(s, 0);
+      Detach(s);
     }
     Ring();
+  }
+
+  void Detach(Sock& s) {
+    if (s.fd < 0 || s.detached) return;
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, nullptr);
+    s.detached = true;
   }
 
   void FinishPart(Conn* c, Sock& s) {
@@ -602,6 +609,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
       if (!DriveRecv(c, s)) return;
       if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && s.cursor >= c->queue.size()) {
         s.peerClosed = true;  // data still buffered (if any) is read when a receive is posted
+        if (events & (EPOLLHUP | EPOLLERR)) Detach(s);  // nothing more can arrive; a post reads the rest
         if (!c->peerGone.exchange(true)) Ring();
       }
     }

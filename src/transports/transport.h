@@ -1,6 +1,6 @@
-// transport.h — the internal transport interface, shaped like the net plugin ABI (isend / irecv / test)
-// that include/conccl_net.h will publish. Built-in implementations: local (threads of one process),
-// shm (processes on one host), tcp (anything reachable).
+// transport.h — the internal transport interface the schedules see, per (peer, channel). Implementations:
+// local (threads of one process, transports/local.h) and the net adapter (transports/net_transport.h), which
+// serves any ccNet_v1_t table (include/conccl_net.h): the built-in shm and tcp tables and external plugins.
 //
 // Contract:
 // - Messages between (this rank -> peer, channel) are delivered in posting order (FIFO per direction and
