@@ -184,6 +184,7 @@ struct ShmConn {
   Mapping ring;
   RingHeader* hdr = nullptr;
   char* data = nullptr;
+  size_t cap = 0;  // ring capacity, read once (the header is writable by the peer)
   Mapping peerSeg;  // send: the receiver's listen segment; receive: the sender's (if it named one)
   ListenSegment* peer = nullptr;
   std::string peerSegName;
@@ -221,13 +222,13 @@ bool PeerDead(ShmConn* c) {
 }
 
 void CopyIn(ShmConn* c, uint64_t pos, const char* src, size_t n) {
-  size_t cap = c->hdr->capacity, off = pos % cap, first = std::min(n, cap - off);
+  size_t cap = c->cap, off = pos % cap, first = std::min(n, cap - off);
   memcpy(c->data + off, src, first);
   if (n > first) memcpy(c->data, src + first, n - first);
 }
 
 void CopyOut(ShmConn* c, uint64_t pos, char* dst, size_t n) {
-  size_t cap = c->hdr->capacity, off = pos % cap, first = std::min(n, cap - off);
+  size_t cap = c->cap, off = pos % cap, first = std::min(n, cap - off);
   memcpy(dst, c->data + off, first);
   if (n > first) memcpy(dst + first, c->data, n - first);
 }
@@ -237,7 +238,12 @@ bool DriveSend(ShmConn* c) {
   uint64_t head = c->hdr->head.load(std::memory_order_relaxed);
   while (!c->queue.empty()) {
     Entry& e = c->queue.front();
-    uint64_t space = c->hdr->capacity - (head - c->hdr->tail.load(std::memory_order_acquire));
+    uint64_t used = head - c->hdr->tail.load(std::memory_order_acquire);
+    if (used > c->cap) {
+      Break(c, "ring positions are corrupt");
+      return true;
+    }
+    uint64_t space = c->cap - used;
     if (!e.headerDone) {
       if (space < sizeof(MsgHeader)) break;
       MsgHeader mh{kMsgMagic, 0, e.size};
@@ -272,7 +278,7 @@ bool DriveRecv(ShmConn* c) {
   while (!c->queue.empty()) {
     Entry& e = c->queue.front();
     uint64_t avail = c->hdr->head.load(std::memory_order_acquire) - tail;
-    if (avail > c->hdr->capacity) {
+    if (avail > c->cap) {
       Break(c, "ring positions are corrupt");
       return true;
     }
@@ -408,6 +414,7 @@ int ShmConnectFrom(void* listenComm, int dev, const void* handle, void** sendCom
   c->hdr = new (c->ring.base) RingHeader();
   c->hdr->senderPid = getpid();
   c->hdr->capacity = capacity;
+  c->cap = capacity;
   if (listenComm) snprintf(c->hdr->wakeName, kNameBytes, "%s", static_cast<Listener*>(listenComm)->name.c_str());
   c->data = static_cast<char*>(c->ring.base) + sizeof(RingHeader);
   c->hdr->magic = kRingMagic;
@@ -436,16 +443,19 @@ int ShmAccept(void* listenComm, void** recvComm) {
     if (!MapSegment(c->ringName, sizeof(RingHeader), false, &c->ring, &missing)) continue;  // its sender gave up
     shm_unlink(c->ringName.c_str());
     c->hdr = static_cast<RingHeader*>(c->ring.base);
-    if (c->hdr->magic != kRingMagic || c->hdr->capacity + sizeof(RingHeader) > c->ring.size ||
-        memchr(c->hdr->wakeName, 0, kNameBytes) == nullptr) {
+    c->cap = c->hdr->capacity;  // fields the peer can write are read once, then checked
+    char wake[kNameBytes];
+    memcpy(wake, c->hdr->wakeName, kNameBytes);
+    if (c->hdr->magic != kRingMagic || c->cap < sizeof(MsgHeader) || c->cap > c->ring.size - sizeof(RingHeader) ||
+        memchr(wake, 0, kNameBytes) == nullptr) {
       CC_INFO(kLogShm, "shm: dropped connection %s: malformed ring", c->ringName.c_str());
       continue;
     }
     c->data = static_cast<char*>(c->ring.base) + sizeof(RingHeader);
     c->peerPid = c->hdr->senderPid;
-    if (c->hdr->wakeName[0]) {
-      c->peer = MapListenSegment(c->hdr->wakeName, &c->peerSeg);
-      c->peerSegName = c->hdr->wakeName;
+    if (wake[0]) {
+      c->peer = MapListenSegment(wake, &c->peerSeg);
+      c->peerSegName = wake;
     }
     c->hdr->attached.store(1, std::memory_order_release);
     *recvComm = c.release();
