@@ -56,6 +56,9 @@ int NetHostDeregMr(void* comm, void* mhandle);
 // itself picks CONCCL_SOCKET_IFNAME's or the first up interface). Writes the handle like listen().
 ccResult_t NetTcpListenOn(const SockAddr& addr, uint8_t* handle, void** listenComm);
 
+// The listener address and nonce in a tcp handle; false when it is not one (tools and wire tests).
+bool NetTcpHandleAddress(const void* handle, SockAddr* addr, uint64_t* nonce);
+
 // How the tcp plugin splits a message of `total` bytes over `nsocks` sockets: part i is
 // [*offset, *offset + *len). Socket 0 always carries a part (possibly empty); small messages go whole on it.
 void TcpPartRange(size_t total, int nsocks, int i, size_t* offset, size_t* len);

@@ -915,6 +915,13 @@ const NetBuiltinOps kTcpOps = {TcpBindDoorbell, TcpConnectFrom, TcpPeerGone};
 const ccNet_v1_t* NetTcpTable() { return &kTcpTable; }
 const NetBuiltinOps* NetTcpOps() { return &kTcpOps; }
 
+bool NetTcpHandleAddress(const void* handle, SockAddr* addr, uint64_t* nonce) {
+  TcpHandle h;
+  if (!handle || !DecodeHandle(handle, &h, addr)) return false;
+  if (nonce) *nonce = h.nonce;
+  return true;
+}
+
 ccResult_t NetTcpListenOn(const SockAddr& addr, uint8_t* handle, void** listenComm) {
   if (ListenOn(addr, handle, listenComm) != ccNetOk)
     return SetError(ccSystemError, "tcp: cannot listen on %s", addr.ToString().c_str());

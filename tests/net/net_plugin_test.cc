@@ -1,7 +1,8 @@
 // net_plugin_test.cc — the net plugin ABI (include/conccl_net.h): loading and table checks, the ABI driven
 // directly (the built-in tcp and shm tables, the example plugin, and UCX when built), communicators whose peers
 // all go through a plugin (ranks as threads), plugins that cannot serve (skipped, built-ins serve), and
-// strangers that connect to a rank's listener with a bad hello (dropped; the collective is unaffected).
+// strangers that connect to a rank's listener with a bad hello (dropped; the collective is unaffected), and the
+// tcp table's wire format spoken by hand from a raw socket (junk, bad headers, oversized and truncated messages).
 //
 // CONCCL_TEST_PLUGIN_DIR (a compile definition) is the directory holding the built plugins.
 #include <dlfcn.h>
@@ -9,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "../common/test_util.h"
 #include "core/comm.h"
 #include "common/result.h"
+#include "common/socket.h"
 #include "transports/net_builtin.h"
 #include "transports/net_plugin.h"
 
@@ -221,6 +224,134 @@ TEST_P(NetAbi, ClosedPeerFailsPendingReceive) {
 
 INSTANTIATE_TEST_SUITE_P(Plugins, NetAbi, ::testing::Values("tcp", "shm", "example", "ucx"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// ---- the tcp table's wire format, from a raw socket ---------------------------------------------------------
+
+// A stranger speaking tcp's wire format (src/transports/net_tcp.cc) by hand: junk connections are dropped,
+// and a connection that sends a bad part header, a message larger than the receive or a truncated message
+// fails the receive without writing past it.
+class TcpWire : public ::testing::Test {
+ protected:
+  struct Handshake {  // net_tcp.cc's, byte for byte
+    uint32_t magic;
+    int32_t sockIdx, nsocks;
+    uint32_t reserved;
+    uint64_t nonce, connId;
+  };
+  struct PartHeader {
+    uint32_t magic, sockIdx;
+    uint64_t seq, total;
+  };
+  void SetUp() override {
+    net_ = conccl::NetTcpTable();
+    ASSERT_EQ(net_->listen(0, handle_, &listen_), ccNetOk);
+    ASSERT_TRUE(conccl::NetTcpHandleAddress(handle_, &addr_, &nonce_));
+  }
+  void TearDown() override {
+    if (recv_) net_->closeRecv(recv_);
+    if (fd_ >= 0) close(fd_);
+    net_->closeListen(listen_);
+  }
+  int Dial() {
+    int fd = -1;
+    EXPECT_EQ(conccl::Connect(addr_, conccl::DeadlineAfter(5000), &fd, false), ccSuccess);
+    return fd;
+  }
+  void Send(int fd, const void* p, size_t n) {
+    ASSERT_EQ(conccl::SendAll(fd, p, n, conccl::DeadlineAfter(5000)), ccSuccess);
+  }
+  void* AcceptWithin(int ms) {
+    void* c = nullptr;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!c && std::chrono::steady_clock::now() < deadline) {
+      EXPECT_EQ(net_->accept(listen_, &c), ccNetOk);
+      if (!c) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return c;
+  }
+  // A connection of one socket that passed the handshake, accepted as recv_.
+  void Connected() {
+    fd_ = Dial();
+    Handshake hs{0x43435448, 0, 1, 0, nonce_, 42};
+    Send(fd_, &hs, sizeof(hs));
+    recv_ = AcceptWithin(5000);
+    ASSERT_NE(recv_, nullptr);
+  }
+  // Posts a 100-byte receive into a guarded buffer, runs `send`, and returns the receive's result code.
+  int ReceiveAfter(const std::function<void()>& send) {
+    GuardedBuffer buf(100);
+    void* r = nullptr;
+    EXPECT_EQ(net_->irecv(recv_, buf.data(), 100, nullptr, &r), ccNetOk);
+    send();
+    int rc = ccNetOk, done = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (rc == ccNetOk && !done && std::chrono::steady_clock::now() < deadline) rc = net_->test(r, &done, nullptr);
+    EXPECT_TRUE(buf.GuardsIntact()) << "the receive wrote outside its buffer";
+    return done ? 0 : rc;
+  }
+
+  const ccNet_v1_t* net_ = nullptr;
+  uint8_t handle_[CC_NET_HANDLE_MAXSIZE] = {0};
+  void* listen_ = nullptr;
+  void* recv_ = nullptr;
+  conccl::SockAddr addr_;
+  uint64_t nonce_ = 0;
+  int fd_ = -1;
+};
+
+TEST_F(TcpWire, JunkAndWrongNonceConnectionsAreDropped) {
+  int junk = Dial();
+  std::vector<uint8_t> bytes(64, 0x5a);
+  Send(junk, bytes.data(), bytes.size());
+  int stranger = Dial();
+  Handshake hs{0x43435448, 0, 1, 0, nonce_ + 1, 7};  // another listener's nonce
+  Send(stranger, &hs, sizeof(hs));
+  EXPECT_EQ(AcceptWithin(300), nullptr) << "a connection without a valid handshake was accepted";
+  Connected();  // the listener still serves
+  close(junk);
+  close(stranger);
+}
+
+TEST_F(TcpWire, BadMagicFailsTheReceive) {
+  Connected();
+  PartHeader h{0x11111111, 0, 0, 10};
+  EXPECT_EQ(ReceiveAfter([&] { Send(fd_, &h, sizeof(h)); }), ccNetErrorRemote);
+}
+
+TEST_F(TcpWire, OversizedMessageFailsWithoutOverrun) {
+  Connected();
+  PartHeader h{0x43435450, 0, 0, 1000};
+  std::vector<uint8_t> payload(1000, 0x77);
+  EXPECT_EQ(ReceiveAfter([&] {
+              Send(fd_, &h, sizeof(h));
+              Send(fd_, payload.data(), payload.size());
+            }),
+            ccNetErrorRemote);
+}
+
+TEST_F(TcpWire, TruncatedMessageFailsWhenThePeerCloses) {
+  Connected();
+  PartHeader h{0x43435450, 0, 0, 80};
+  std::vector<uint8_t> payload(30, 0x77);
+  EXPECT_EQ(ReceiveAfter([&] {
+              Send(fd_, &h, sizeof(h));
+              Send(fd_, payload.data(), payload.size());
+              close(fd_);
+              fd_ = -1;
+            }),
+            ccNetErrorRemote);
+}
+
+TEST_F(TcpWire, WellFormedMessageArrives) {
+  Connected();
+  PartHeader h{0x43435450, 0, 0, 60};
+  std::vector<uint8_t> payload(60, 0x77);
+  EXPECT_EQ(ReceiveAfter([&] {
+              Send(fd_, &h, sizeof(h));
+              Send(fd_, payload.data(), payload.size());
+            }),
+            0) << "the hand-written message is what the tcp table expects (otherwise the tests above prove nothing)";
+}
 
 // ---- communicators through a plugin (ranks as threads) ----------------------------------------------------
 
