@@ -167,11 +167,6 @@ class NetTransport : public Transport {
     return Step();
   }
 
-  bool PeerDead(int peer) override {
-    std::unique_lock<std::mutex> lock = LockForCaller();
-    return dead_.count(peer) > 0;
-  }
-
  private:
   using Key = std::pair<int, int>;  // (peer, channel) in one direction
 

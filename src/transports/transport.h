@@ -68,8 +68,6 @@ class Transport {
   virtual bool Progress() { return false; }
   virtual void Release(Request* req) { delete req; }
   virtual void Shutdown() = 0;
-  // True if the peer is known to be gone (checked by waiters that see no progress).
-  virtual bool PeerDead(int /*peer*/) { return false; }
 };
 
 }  // namespace conccl
