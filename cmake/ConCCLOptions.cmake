@@ -53,15 +53,26 @@ if(NOT CONCCL_WITH_CUDA STREQUAL "OFF")
   endif()
 endif()
 conccl_resolve_dep(CUDA CUDA_COMPILER_FOUND)
+if(CONCCL_HAVE_CUDA)
+  # Explicit architectures (Hopper by default); pass -DCMAKE_CUDA_ARCHITECTURES=... for other GPUs.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+    set(CMAKE_CUDA_ARCHITECTURES 90 CACHE STRING "CUDA architectures to compile for" FORCE)
+  endif()
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+endif()
 
 # Warnings and sanitizers apply to every target of the project.
-add_compile_options(-Wall -Wextra)
+add_compile_options($<$<COMPILE_LANGUAGE:C,CXX>:-Wall> $<$<COMPILE_LANGUAGE:C,CXX>:-Wextra>)
 if(NOT CONCCL_SANITIZE STREQUAL "none")
-  add_compile_options(-fsanitize=${CONCCL_SANITIZE} -fno-omit-frame-pointer)
+  add_compile_options($<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize=${CONCCL_SANITIZE}>
+                      $<$<COMPILE_LANGUAGE:C,CXX>:-fno-omit-frame-pointer>)
   add_link_options(-fsanitize=${CONCCL_SANITIZE})
 endif()
 
 string(JOIN " " CONCCL_BUILD_SUMMARY
-  "cuda=${CONCCL_HAVE_CUDA}" "ucx=${CONCCL_HAVE_UCX}" "ibverbs=${CONCCL_HAVE_IBVERBS}"
+  "cuda=${CONCCL_HAVE_CUDA}" "cuda_arch=${CMAKE_CUDA_ARCHITECTURES}" "ucx=${CONCCL_HAVE_UCX}" "ibverbs=${CONCCL_HAVE_IBVERBS}"
   "hwloc=${CONCCL_HAVE_HWLOC}" "mpi=${CONCCL_HAVE_MPI}" "sanitize=${CONCCL_SANITIZE}")
 message(STATUS "ConCCL: ${CONCCL_BUILD_SUMMARY}")

@@ -11,6 +11,7 @@
 #include "common/half.h"
 #include "common/result.h"
 #include "kernels/cpu/quantize.h"
+#include "kernels/sketch_map.h"
 
 namespace conccl {
 
@@ -39,34 +40,6 @@ bool ResidualFormat::operator==(const ResidualFormat& o) const {
 }
 
 namespace {
-
-uint32_t Fmix32(uint32_t h) {  // MurmurHash3 finaliser, as in the ConEF code (unsigned arithmetic)
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-constexpr uint32_t kHashA = 994443u, kHashB = 609478u;
-
-// The count sketch's map from element j to (bucket, sign), as the ConEF code computes it: the MurmurHash3
-// finaliser of an affine function of j, modulo the bucket count (the sign from a second hash's parity).
-// The modulo is done by multiplication (exact for every 32-bit operand, Lemire's "fastmod"), and the hashes
-// are inlined: this loop runs over every element on every call.
-class SketchMap {
- public:
-  explicit SketchMap(uint32_t buckets) : d_(buckets), m_(UINT64_C(0xFFFFFFFFFFFFFFFF) / buckets + 1) {}
-  uint32_t Bucket(uint32_t j) const { return Mod(Fmix32(kHashA * j + kHashB)); }
-  float Sign(uint32_t j) const { return (Mod(Fmix32((kHashA + 2) * j + (kHashB + 3))) & 1) ? 1.0f : -1.0f; }
-
- private:
-  uint32_t Mod(uint32_t a) const {  // a % d_ (d_ == 1: m_ wraps to 0 and the result is 0, as it should be)
-    return static_cast<uint32_t>((static_cast<unsigned __int128>(m_ * a) * d_) >> 64);
-  }
-  uint32_t d_;
-  uint64_t m_;
-};
 
 // Calls f(j, bucket, sign) for j = 0..n-1 in tiles: the tile's buckets are hashed first and their slots
 // in `table` prefetched, so the random accesses that follow overlap instead of waiting one by one.

@@ -1,24 +1,35 @@
 // half.h — IEEE float16 and bfloat16 <-> float32 conversions (round to nearest even, NaN kept quiet).
-// Used by the CPU kernels and by tests' references; the bit patterns are the wire format.
+// Used by the CPU kernels, the CUDA kernels (CC_HOST_DEVICE) and tests' references; the bit patterns are
+// the wire format.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#include "common/host_device.h"
+
 namespace conccl {
 
-inline float BitsToFloat(uint32_t u) {
+CC_HOST_DEVICE inline float BitsToFloat(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+#endif
 }
-inline uint32_t FloatToBits(float f) {
+CC_HOST_DEVICE inline uint32_t FloatToBits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
+#endif
 }
 
-inline float HalfToFloat(uint16_t h) {
+CC_HOST_DEVICE inline float HalfToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t man = h & 0x3ff;
@@ -32,7 +43,7 @@ inline float HalfToFloat(uint16_t h) {
   return BitsToFloat(sign | ((exp + 112) << 23) | (man << 13));
 }
 
-inline uint16_t FloatToHalf(float f) {
+CC_HOST_DEVICE inline uint16_t FloatToHalf(float f) {
   uint32_t x = FloatToBits(f);
   uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
   uint32_t absx = x & 0x7fffffffu;
@@ -55,9 +66,9 @@ inline uint16_t FloatToHalf(float f) {
   return sign | static_cast<uint16_t>(h);
 }
 
-inline float Bf16ToFloat(uint16_t b) { return BitsToFloat(static_cast<uint32_t>(b) << 16); }
+CC_HOST_DEVICE inline float Bf16ToFloat(uint16_t b) { return BitsToFloat(static_cast<uint32_t>(b) << 16); }
 
-inline uint16_t FloatToBf16(float f) {
+CC_HOST_DEVICE inline uint16_t FloatToBf16(float f) {
   uint32_t x = FloatToBits(f);
   if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40);  // quiet nan
   uint32_t lsb = (x >> 16) & 1;

@@ -9,6 +9,7 @@
 #include "common/result.h"
 #include "core/call.h"
 #include "core/comm.h"
+#include "core/device_buffers.h"
 #include "core/group.h"
 #include "core/hier_select.h"
 #include "kernels/cpu/reduce.h"
@@ -100,25 +101,26 @@ bool UseTree(ccComm* comm, size_t bytes) {
 using namespace conccl;
 
 CC_API ccResult_t ccAllReduce(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccRedOp_t op,
-                              ccComm_t comm, ccStream_t) {
+                              ccComm_t comm, ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, op, true)));
   CC_CHECK(Finish(comm, CheckBytes(count, datatype, 1, "ccAllReduce")));
   CC_CHECK(Finish(comm, CheckBuf(sendbuff, count, "sendbuff")));
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
+  size_t bytes = count * TypeSize(datatype);
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kAllReduce, count, datatype, op, 0));
-    if (UseHierAllReduce(comm))
-      return HierAllReduce(*comm, comm->hosts, sendbuff, recvbuff, count, datatype, op,
-                           HierLeadersUseTree(comm, count * TypeSize(datatype)));
-    if (UseTree(comm, count * TypeSize(datatype)))
-      return TreeAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
-    return RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
+    return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, [&](const void* send, void* recv) {
+      if (UseHierAllReduce(comm))
+        return HierAllReduce(*comm, comm->hosts, send, recv, count, datatype, op, HierLeadersUseTree(comm, bytes));
+      if (UseTree(comm, bytes)) return TreeAllReduce(*comm, send, recv, count, datatype, op);
+      return RingAllReduce(*comm, send, recv, count, datatype, op);
+    });
   });
 }
 
 CC_API ccResult_t ccBroadcast(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, int root,
-                              ccComm_t comm, ccStream_t) {
+                              ccComm_t comm, ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, ccSum, false)));
   CC_CHECK(Finish(comm, CheckBytes(count, datatype, 1, "ccBroadcast")));
@@ -128,12 +130,14 @@ CC_API ccResult_t ccBroadcast(const void* sendbuff, void* recvbuff, size_t count
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kBroadcast, count, datatype, ccSum, root));
-    return ChainBroadcast(*comm, sendbuff, recvbuff, count * TypeSize(datatype), root);
+    size_t bytes = count * TypeSize(datatype);
+    return WithHostViews(stream, sendbuff, comm->rank == root ? bytes : 0, recvbuff, bytes,
+                         [&](const void* send, void* recv) { return ChainBroadcast(*comm, send, recv, bytes, root); });
   });
 }
 
 CC_API ccResult_t ccReduce(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccRedOp_t op,
-                           int root, ccComm_t comm, ccStream_t) {
+                           int root, ccComm_t comm, ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, op, true)));
   CC_CHECK(Finish(comm, CheckBytes(count, datatype, 1, "ccReduce")));
@@ -143,12 +147,16 @@ CC_API ccResult_t ccReduce(const void* sendbuff, void* recvbuff, size_t count, c
   if (comm->rank == root) CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kReduce, count, datatype, op, root));
-    return ChainReduce(*comm, sendbuff, recvbuff, count, datatype, op, root);
+    size_t bytes = count * TypeSize(datatype);
+    return WithHostViews(stream, sendbuff, bytes, recvbuff, comm->rank == root ? bytes : 0,
+                         [&](const void* send, void* recv) {
+                           return ChainReduce(*comm, send, recv, count, datatype, op, root);
+                         });
   });
 }
 
 CC_API ccResult_t ccAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, ccDataType_t datatype,
-                              ccComm_t comm, ccStream_t) {
+                              ccComm_t comm, ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, ccSum, false)));
   CC_CHECK(Finish(comm, CheckBytes(sendcount, datatype, comm->nranks, "ccAllGather")));
@@ -156,12 +164,14 @@ CC_API ccResult_t ccAllGather(const void* sendbuff, void* recvbuff, size_t sendc
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, sendcount, "recvbuff")));
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kAllGather, sendcount, datatype, ccSum, 0));
-    return RingAllGather(*comm, sendbuff, recvbuff, sendcount * TypeSize(datatype));
+    size_t bytes = sendcount * TypeSize(datatype);
+    return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes * comm->nranks,
+                         [&](const void* send, void* recv) { return RingAllGather(*comm, send, recv, bytes); });
   });
 }
 
 CC_API ccResult_t ccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, ccDataType_t datatype,
-                                  ccRedOp_t op, ccComm_t comm, ccStream_t) {
+                                  ccRedOp_t op, ccComm_t comm, ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, op, true)));
   CC_CHECK(Finish(comm, CheckBytes(recvcount, datatype, comm->nranks, "ccReduceScatter")));
@@ -169,12 +179,16 @@ CC_API ccResult_t ccReduceScatter(const void* sendbuff, void* recvbuff, size_t r
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, recvcount, "recvbuff")));
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kReduceScatter, recvcount, datatype, op, 0));
-    return RingReduceScatter(*comm, sendbuff, recvbuff, recvcount, datatype, op);
+    size_t bytes = recvcount * TypeSize(datatype);
+    return WithHostViews(stream, sendbuff, bytes * comm->nranks, recvbuff, bytes,
+                         [&](const void* send, void* recv) {
+                           return RingReduceScatter(*comm, send, recv, recvcount, datatype, op);
+                         });
   });
 }
 
 CC_API ccResult_t ccAlltoAll(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype,
-                             ccComm_t comm, ccStream_t) {
+                             ccComm_t comm, ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, ccSum, false)));
   CC_CHECK(Finish(comm, CheckBytes(count, datatype, comm->nranks, "ccAlltoAll")));
@@ -187,11 +201,14 @@ CC_API ccResult_t ccAlltoAll(const void* sendbuff, void* recvbuff, size_t count,
     return Finish(comm, SetError(ccInvalidArgument, "ccAlltoAll: sendbuff and recvbuff overlap"));
   return Dispatch(comm, [=] {
     CC_CHECK(Header(comm, CollType::kAlltoAll, count, datatype, ccSum, 0));
-    return AlltoAllExchange(*comm, sendbuff, recvbuff, count * TypeSize(datatype));
+    return WithHostViews(stream, sendbuff, total, recvbuff, total, [&](const void* send, void* recv) {
+      return AlltoAllExchange(*comm, send, recv, count * TypeSize(datatype));
+    });
   });
 }
 
-static ccResult_t P2p(bool isSend, void* buf, size_t count, ccDataType_t datatype, int peer, ccComm_t comm) {
+static ccResult_t P2p(bool isSend, void* buf, size_t count, ccDataType_t datatype, int peer, ccComm_t comm,
+                      ccStream_t stream) {
   CC_CHECK(Finish(comm, CheckComm(comm)));
   CC_CHECK(Finish(comm, CheckTypeOp(datatype, ccSum, false)));
   CC_CHECK(Finish(comm, CheckBytes(count, datatype, 1, isSend ? "ccSend" : "ccRecv")));
@@ -199,7 +216,7 @@ static ccResult_t P2p(bool isSend, void* buf, size_t count, ccDataType_t datatyp
   if (peer < 0 || peer >= comm->nranks)
     return Finish(comm, SetError(ccInvalidArgument, "%s: peer %d out of range [0, %d)", isSend ? "ccSend" : "ccRecv",
                                  peer, comm->nranks));
-  P2pOp op{isSend, buf, count, datatype, peer};
+  P2pOp op{isSend, buf, count, datatype, peer, stream};
   if (peer == comm->rank && !InGroup())
     return Finish(comm, SetError(ccInvalidUsage, "a send or receive to oneself must be inside a group"));
   if (InGroup()) {
@@ -210,12 +227,13 @@ static ccResult_t P2p(bool isSend, void* buf, size_t count, ccDataType_t datatyp
 }
 
 CC_API ccResult_t ccSend(const void* sendbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm,
-                         ccStream_t) {
-  return P2p(true, const_cast<void*>(sendbuff), count, datatype, peer, comm);
+                         ccStream_t stream) {
+  return P2p(true, const_cast<void*>(sendbuff), count, datatype, peer, comm, stream);
 }
 
-CC_API ccResult_t ccRecv(void* recvbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm, ccStream_t) {
-  return P2p(false, recvbuff, count, datatype, peer, comm);
+CC_API ccResult_t ccRecv(void* recvbuff, size_t count, ccDataType_t datatype, int peer, ccComm_t comm,
+                         ccStream_t stream) {
+  return P2p(false, recvbuff, count, datatype, peer, comm, stream);
 }
 
 CC_API ccResult_t ccGroupStart(void) { return GroupStart(); }

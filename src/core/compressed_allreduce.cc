@@ -18,6 +18,7 @@
 #include "core/call.h"
 #include "core/comm.h"
 #include "core/compress_config.h"
+#include "core/device_buffers.h"
 #include "core/group.h"
 #include "core/hier_select.h"
 #include "kernels/cpu/quantize.h"
@@ -282,22 +283,19 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
   if (InGroup())
     return Finish(comm, SetError(ccInvalidUsage, "ccAllreduceCompressed cannot be part of a group yet"));
   uint64_t key = c.key ? c.key : Mix64(reinterpret_cast<uintptr_t>(sendbuff) ^ Mix64(count));
+  size_t bytes = count * TypeSize(datatype);
   return Finish(comm, RunCall(comm, [&]() -> ccResult_t {
     ccComm::KeyStats& ks = comm->keyStats[key];
     comm->lastStatsKey = key;
     bool bypass = ks.totalCalls < static_cast<uint64_t>(c.warmupCalls) || count < c.minCount;
     bool hier = UseHierCompressed(comm, c.algo);
-    ccResult_t res = ccSuccess;
-    if (bypass) {  // warm-up and small calls: exact, and no residual is created
-      res = CheckCall(comm, CollType::kAllReduce, count, datatype, op, c, ks);
-      if (res == ccSuccess && hier)
-        res = HierAllReduce(*comm, comm->hosts, sendbuff, recvbuff, count, datatype, op,
-                            HierLeadersUseTree(comm, count * TypeSize(datatype)));
-      else if (res == ccSuccess)
-        res = RingAllReduce(*comm, sendbuff, recvbuff, count, datatype, op);
-    } else {
-      res = Compressed(comm, sendbuff, recvbuff, count, datatype, op, c, key, ks, hier);
-    }
+    ccResult_t res = WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, [&](const void* send, void* recv) {
+      if (!bypass) return Compressed(comm, send, recv, count, datatype, op, c, key, ks, hier);
+      // warm-up and small calls: exact, and no residual is created
+      CC_CHECK(CheckCall(comm, CollType::kAllReduce, count, datatype, op, c, ks));
+      if (hier) return HierAllReduce(*comm, comm->hosts, send, recv, count, datatype, op, HierLeadersUseTree(comm, bytes));
+      return RingAllReduce(*comm, send, recv, count, datatype, op);
+    });
     if (res == ccSuccess) ks.totalCalls++;
     return res;
   }));

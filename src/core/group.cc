@@ -1,6 +1,8 @@
 // group.cc — see group.h.
 #include "core/group.h"
 
+#include "core/device_buffers.h"
+
 #include <map>
 #include <thread>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "algorithms/primitives.h"
 #include "common/result.h"
 #include "core/comm.h"
+#include "core/device_buffers.h"
 #include "core/call.h"
 #include "kernels/cpu/reduce.h"
 
@@ -94,7 +97,13 @@ ccResult_t GroupEnd() {
   return ccSuccess;
 }
 
-ccResult_t RunP2p(ccComm* comm, const P2pOp* ops, size_t n) {
+ccResult_t RunP2p(ccComm* comm, const P2pOp* callerOps, size_t n) {
+  // Device buffers travel through host copies (core/device_buffers.h); ops then points at host memory.
+  StagedBuffers staged;
+  std::vector<P2pOp> hostOps(callerOps, callerOps + n);
+  for (P2pOp& op : hostOps)
+    CC_CHECK(staged.Stage(op.buf, op.count * TypeSize(op.type), !op.isSend, op.stream, &op.buf));
+  const P2pOp* ops = hostOps.data();
   std::vector<P2pHeader> sendHdr(n), recvHdr(n);
   std::vector<Request*> hdrReqs(n, nullptr), dataReqs(n, nullptr);
   struct Guard {
@@ -139,7 +148,7 @@ ccResult_t RunP2p(ccComm* comm, const P2pOp* ops, size_t n) {
     dataReqs[i] = nullptr;
     CC_CHECK(WaitRequest(*comm, d, &got));
   }
-  return ccSuccess;
+  return staged.ReturnOutputs();
 }
 
 }  // namespace conccl

@@ -20,6 +20,7 @@ struct P2pOp {
   size_t count;
   ccDataType_t type;
   int peer;
+  ccStream_t stream;  // orders the staging copies of a device buffer
 };
 
 bool InGroup();

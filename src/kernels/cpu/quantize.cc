@@ -19,18 +19,6 @@
 
 namespace conccl {
 
-uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-float CounterUniform(uint64_t seed, uint64_t stream, uint64_t index) {
-  uint64_t h = Mix64(seed ^ Mix64(stream ^ Mix64(index)));
-  return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);  // 24 random bits
-}
-
 size_t QuantizedBytes(size_t count, uint32_t blockSize, uint32_t bits) {
   size_t nb = (count + blockSize - 1) / blockSize;
   size_t codes = bits == 8 ? count : (count + 1) / 2;

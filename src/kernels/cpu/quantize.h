@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/counter_rng.h"
+
 namespace conccl {
 
 struct QuantParams {
@@ -24,10 +26,6 @@ struct QuantParams {
   uint64_t stream;
   uint64_t firstIndex;  // global index of element 0 (stochastic rounding only)
 };
-
-// Counter-based uniform in [0,1): the same (seed, stream, index) gives the same number on every rank.
-float CounterUniform(uint64_t seed, uint64_t stream, uint64_t index);
-uint64_t Mix64(uint64_t x);
 
 size_t QuantizedBytes(size_t count, uint32_t blockSize, uint32_t bits);
 

@@ -1,0 +1,124 @@
+// device_buffers.cc — see device_buffers.h.
+#include "core/device_buffers.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include "common/result.h"
+#if defined(CONCCL_HAVE_CUDA)
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace conccl {
+
+#if defined(CONCCL_HAVE_CUDA)
+
+bool IsDeviceBuffer(const void* ptr) { return cuda::IsDevicePointer(ptr); }
+
+namespace {
+
+// A host copy of the device range [base, base + bytes).
+struct HostCopy {
+  std::unique_ptr<uint8_t[]> data;
+  const uint8_t* base = nullptr;
+  size_t bytes = 0;
+};
+
+ccResult_t Fetch(const uint8_t* base, size_t bytes, ccStream_t stream, HostCopy* copy) {
+  copy->data.reset(new (std::nothrow) uint8_t[bytes ? bytes : 1]);
+  if (!copy->data) return SetError(ccSystemError, "cannot allocate %zu bytes of host staging", bytes);
+  copy->base = base, copy->bytes = bytes;
+  int rc = bytes ? cuda::CopyToHostSync(copy->data.get(), base, bytes, stream) : 0;
+  if (rc != 0) return SetError(ccUnhandledCudaError, "staging a device buffer to host: %s (%d)", cuda::ErrorString(rc), rc);
+  return ccSuccess;
+}
+
+}  // namespace
+
+ccResult_t WithHostViews(ccStream_t stream, const void* send, size_t sendBytes, void* recv, size_t recvBytes,
+                         const std::function<ccResult_t(const void*, void*)>& body) {
+  bool sendDev = sendBytes && IsDeviceBuffer(send);
+  bool recvDev = recvBytes && IsDeviceBuffer(recv);
+  if (!sendDev && !recvDev) return body(send, recv);
+  auto s = static_cast<const uint8_t*>(send);
+  auto r = static_cast<uint8_t*>(recv);
+  HostCopy sendCopy, recvCopy;
+  const void* hostSend = send;
+  void* hostRecv = recv;
+  bool overlap = sendDev && recvDev && s < r + recvBytes && r < s + sendBytes;
+  if (overlap) {  // one copy of the union; both views point into it
+    const uint8_t* lo = std::min<const uint8_t*>(s, r);
+    const uint8_t* hi = std::max<const uint8_t*>(s + sendBytes, r + recvBytes);
+    CC_CHECK(Fetch(lo, static_cast<size_t>(hi - lo), stream, &recvCopy));
+    hostSend = recvCopy.data.get() + (s - lo);
+    hostRecv = recvCopy.data.get() + (r - lo);
+  } else {
+    if (sendDev) {
+      CC_CHECK(Fetch(s, sendBytes, stream, &sendCopy));
+      hostSend = sendCopy.data.get();
+    }
+    if (recvDev) {  // fetched too: a call may leave parts of recv untouched, and those must survive
+      CC_CHECK(Fetch(r, recvBytes, stream, &recvCopy));
+      hostRecv = recvCopy.data.get();
+    }
+  }
+  CC_CHECK(body(hostSend, hostRecv));
+  if (!recvDev) return ccSuccess;
+  int rc = cuda::CopyToDeviceSync(r, hostRecv, recvBytes, stream);
+  if (rc != 0) return SetError(ccUnhandledCudaError, "copying the result to the device buffer: %s (%d)", cuda::ErrorString(rc), rc);
+  return ccSuccess;
+}
+
+struct StagedBuffers::Entry {
+  HostCopy copy;
+  void* device;
+  bool isOutput;
+  ccStream_t stream;
+};
+
+ccResult_t StagedBuffers::Stage(void* buf, size_t bytes, bool isOutput, ccStream_t stream, void** host) {
+  *host = buf;
+  if (bytes == 0 || !IsDeviceBuffer(buf)) return ccSuccess;
+  Entry e;
+  e.device = buf, e.isOutput = isOutput, e.stream = stream;
+  CC_CHECK(Fetch(static_cast<const uint8_t*>(buf), bytes, stream, &e.copy));
+  *host = e.copy.data.get();
+  entries_.push_back(std::move(e));
+  return ccSuccess;
+}
+
+ccResult_t StagedBuffers::ReturnOutputs() {
+  for (Entry& e : entries_) {
+    if (!e.isOutput) continue;
+    int rc = cuda::CopyToDeviceSync(e.device, e.copy.data.get(), e.copy.bytes, e.stream);
+    if (rc != 0) return SetError(ccUnhandledCudaError, "copying a received message to its device buffer: %s (%d)",
+                                 cuda::ErrorString(rc), rc);
+  }
+  return ccSuccess;
+}
+
+#else  // built without CUDA: every buffer is host memory
+
+struct StagedBuffers::Entry {};
+
+ccResult_t StagedBuffers::Stage(void* buf, size_t, bool, ccStream_t, void** host) {
+  *host = buf;
+  return ccSuccess;
+}
+
+ccResult_t StagedBuffers::ReturnOutputs() { return ccSuccess; }
+
+bool IsDeviceBuffer(const void*) { return false; }
+
+ccResult_t WithHostViews(ccStream_t, const void* send, size_t, void* recv, size_t,
+                         const std::function<ccResult_t(const void*, void*)>& body) {
+  return body(send, recv);
+}
+
+#endif
+
+StagedBuffers::StagedBuffers() = default;
+StagedBuffers::~StagedBuffers() = default;
+
+}  // namespace conccl

@@ -1,0 +1,144 @@
+// cuda_collective_test.cc — collectives on CUDA device buffers, several ranks (threads) on one GPU, and
+// the host path on machines without a GPU driver (the one library serves both).
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "conccl.h"
+#include "cuda_test_util.h"
+#include "test_util.h"
+
+namespace {
+
+using cctest::LastError;
+using cctest::RunRanks;
+
+// Creates n communicators on threads (each thread its own rank), runs fn(rank, comm), destroys them.
+template <class F>
+void WithComms(int n, F&& fn) {
+  ccUniqueId id;
+  ASSERT_EQ(ccSuccess, ccGetUniqueId(&id));
+  std::vector<ccComm_t> comms(size_t(n), nullptr);
+  RunRanks(n, [&](int r) { EXPECT_EQ(ccSuccess, ccCommInitRank(&comms[size_t(r)], n, id, r)); });
+  for (ccComm_t c : comms) ASSERT_NE(nullptr, c);
+  RunRanks(n, [&](int r) { fn(r, comms[size_t(r)]); });
+  for (ccComm_t c : comms) EXPECT_EQ(ccSuccess, ccCommDestroy(c));
+}
+
+float Input(int rank, size_t i) { return static_cast<float>((i * 7 + size_t(rank) * 13) % 101) * 0.25f - 12.0f; }
+
+// Without a usable GPU (on the CPU machines: cudaErrorInsufficientDriver) the host path runs and nothing
+// fails; with one, host buffers still take the host path.
+TEST(CudaHostPath, HostBuffersWorkWhateverTheDriverSays) {
+  int devices = 0;
+  cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    EXPECT_TRUE(e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice) << int(e) << " " << cudaGetErrorString(e);
+  }
+  const int n = 3;
+  const size_t count = 5000;
+  WithComms(n, [&](int r, ccComm_t comm) {
+    std::vector<float> in(count), out(count, -1.0f), cout(count, -1.0f);
+    for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
+    ASSERT_EQ(ccSuccess, ccAllReduce(in.data(), out.data(), count, ccFloat32, ccSum, comm, nullptr));
+    for (size_t i = 0; i < count; ++i) {
+      float want = Input(0, i) + Input(1, i) + Input(2, i);
+      ASSERT_EQ(want, out[i]) << i;
+    }
+    ccCompressConfig_t cfg;
+    ccCompressConfigInit(&cfg);
+    cfg.key = 7;
+    cfg.warmupCalls = 0;
+    cfg.minCount = 0;
+    ASSERT_EQ(ccSuccess, ccAllreduceCompressed(in.data(), cout.data(), count, ccFloat32, ccSum, &cfg, comm, nullptr))
+        << LastError(comm);
+    for (size_t i = 0; i < count; ++i) ASSERT_NEAR(out[i], cout[i], 3 * 36.0 / 127 * 3) << i;
+  });
+}
+
+class CudaDeviceBuffers : public testing::TestWithParam<int> {
+ protected:
+  void SetUp() override { CC_REQUIRE_GPU(); }
+};
+
+// Ranks share the one GPU (NCCL refuses this with "Duplicate GPU detected").
+TEST_P(CudaDeviceBuffers, AllReduceInAndOutOfPlaceOnOneGpu) {
+  const int n = GetParam();
+  const size_t count = 100003;
+  WithComms(n, [&](int r, ccComm_t comm) {
+    cudaStream_t s;
+    ASSERT_EQ(cudaSuccess, cudaStreamCreate(&s));
+    std::vector<float> in(count);
+    for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
+    DeviceArray<float> din(count), dout(count);
+    din.Upload(in);
+    ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), dout.get(), count, ccFloat32, ccSum, comm, (ccStream_t)s));
+    ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), din.get(), count, ccFloat32, ccSum, comm, (ccStream_t)s));
+    ASSERT_EQ(cudaSuccess, cudaStreamSynchronize(s));
+    std::vector<float> out = dout.Download(), inplace = din.Download();
+    for (size_t i = 0; i < count; ++i) {
+      double want = 0;
+      for (int k = 0; k < n; ++k) want += Input(k, i);
+      ASSERT_NEAR(want, out[i], 1e-3) << i;
+      ASSERT_EQ(out[i], inplace[i]) << i;
+    }
+    cudaStreamDestroy(s);
+  });
+}
+
+// ccAllreduceCompressed on device buffers: every rank gets bitwise identical bytes, within the codec's bound.
+TEST_P(CudaDeviceBuffers, CompressedAllReduceIsBitwiseIdenticalOnAllRanks) {
+  const int n = GetParam();
+  const size_t count = 1 << 18;
+  std::vector<std::vector<float>> results(static_cast<size_t>(n));
+  WithComms(n, [&](int r, ccComm_t comm) {
+    std::vector<float> in(count);
+    for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
+    DeviceArray<float> din(count), dout(count);
+    din.Upload(in);
+    ccCompressConfig_t cfg;
+    ccCompressConfigInit(&cfg);
+    cfg.codec = ccCodecInt8;
+    cfg.key = 11;
+    cfg.warmupCalls = 0;
+    cfg.minCount = 0;
+    ASSERT_EQ(ccSuccess, ccAllreduceCompressed(din.get(), dout.get(), count, ccFloat32, ccSum, &cfg, comm, nullptr))
+        << LastError(comm);
+    results[size_t(r)] = dout.Download();
+  });
+  for (int r = 1; r < n; ++r) EXPECT_EQ(-1, FirstByteDiff(results[0], results[size_t(r)])) << "rank " << r;
+  for (size_t i = 0; i < count; ++i) {
+    double want = 0;
+    for (int k = 0; k < n; ++k) want += Input(k, i);
+    // int8, one quantization per hop: each adds at most half a step of the partial sum's block scale.
+    ASSERT_NEAR(want, results[0][i], n * n * 13.0 / 127) << i;
+  }
+}
+
+TEST_P(CudaDeviceBuffers, AllGatherInPlaceAndSendRecvRing) {
+  const int n = GetParam();
+  const size_t count = 4097;
+  WithComms(n, [&](int r, ccComm_t comm) {
+    DeviceArray<float> all(count * size_t(n)), from(count);
+    std::vector<float> mine(count);
+    for (size_t i = 0; i < count; ++i) mine[i] = Input(r, i);
+    ASSERT_EQ(cudaSuccess, cudaMemcpy(all.get() + size_t(r) * count, mine.data(), count * 4, cudaMemcpyHostToDevice));
+    ASSERT_EQ(ccSuccess, ccAllGather(all.get() + size_t(r) * count, all.get(), count, ccFloat32, comm, nullptr));
+    std::vector<float> got = all.Download();
+    for (int k = 0; k < n; ++k)
+      for (size_t i = 0; i < count; ++i) ASSERT_EQ(Input(k, i), got[size_t(k) * count + i]);
+    DeviceArray<float> to(count);
+    to.Upload(mine);
+    ASSERT_EQ(ccSuccess, ccGroupStart());
+    ASSERT_EQ(ccSuccess, ccSend(to.get(), count, ccFloat32, (r + 1) % n, comm, nullptr));
+    ASSERT_EQ(ccSuccess, ccRecv(from.get(), count, ccFloat32, (r + n - 1) % n, comm, nullptr));
+    ASSERT_EQ(ccSuccess, ccGroupEnd());
+    std::vector<float> recv = from.Download();
+    for (size_t i = 0; i < count; ++i) ASSERT_EQ(Input((r + n - 1) % n, i), recv[i]);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, CudaDeviceBuffers, testing::Values(2, 4, 8));
+
+}  // namespace
