@@ -20,6 +20,8 @@ namespace conccl {
 
 ccResult_t RunCall(ccComm* comm, const std::function<ccResult_t()>& body) {
   CC_CHECK(CheckComm(comm));
+  // Calls keep the caller's order: a call made on the caller's thread waits for the queued stream work.
+  if (comm->executor && !comm->executor->OnExecutorThread()) comm->executor->Drain();
   comm->activeCalls.fetch_add(1);
   ccResult_t res;
   int broken = comm->asyncError.load();
@@ -81,13 +83,21 @@ ccResult_t Header(ccComm* comm, CollType coll, size_t count, ccDataType_t type, 
   return CheckOpHeader(*comm, h);
 }
 
-// Runs body now, or records it when inside a group.
-ccResult_t Dispatch(ccComm* comm, std::function<ccResult_t()> body) {
+using CollBody = std::function<ccResult_t(const void* send, void* recv)>;
+
+// Runs a collective whose buffers are b: recorded when inside a group; queued on b.stream when a buffer is
+// device memory (core/stream_executor.h, outside groups); else now on this thread. body gets host views
+// (core/device_buffers.h) and starts with the operation header, so it runs in the communicator's order.
+ccResult_t Dispatch(ccComm* comm, const CallBuffers& b, CollBody body) {
+  auto staged = [comm, b, body] {
+    return RunCall(comm, [&] { return WithHostViews(b.stream, b.send, b.sendBytes, b.recv, b.recvBytes, body); });
+  };
   if (InGroup()) {
-    GroupAddCall(comm, [comm, body] { return RunCall(comm, body); });
+    GroupAddCall(comm, staged);
     return ccSuccess;
   }
-  return Finish(comm, RunCall(comm, body));
+  if (NeedsStreamOrder(b)) return Finish(comm, EnqueueOnStream(comm, b, body));
+  return Finish(comm, staged());
 }
 
 bool UseTree(ccComm* comm, size_t bytes) {
@@ -108,14 +118,12 @@ CC_API ccResult_t ccAllReduce(const void* sendbuff, void* recvbuff, size_t count
   CC_CHECK(Finish(comm, CheckBuf(sendbuff, count, "sendbuff")));
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
   size_t bytes = count * TypeSize(datatype);
-  return Dispatch(comm, [=] {
+  return Dispatch(comm, {stream, sendbuff, bytes, recvbuff, bytes}, [=](const void* send, void* recv) {
     CC_CHECK(Header(comm, CollType::kAllReduce, count, datatype, op, 0));
-    return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, [&](const void* send, void* recv) {
-      if (UseHierAllReduce(comm))
-        return HierAllReduce(*comm, comm->hosts, send, recv, count, datatype, op, HierLeadersUseTree(comm, bytes));
-      if (UseTree(comm, bytes)) return TreeAllReduce(*comm, send, recv, count, datatype, op);
-      return RingAllReduce(*comm, send, recv, count, datatype, op);
-    });
+    if (UseHierAllReduce(comm))
+      return HierAllReduce(*comm, comm->hosts, send, recv, count, datatype, op, HierLeadersUseTree(comm, bytes));
+    if (UseTree(comm, bytes)) return TreeAllReduce(*comm, send, recv, count, datatype, op);
+    return RingAllReduce(*comm, send, recv, count, datatype, op);
   });
 }
 
@@ -128,11 +136,11 @@ CC_API ccResult_t ccBroadcast(const void* sendbuff, void* recvbuff, size_t count
     return Finish(comm, SetError(ccInvalidArgument, "ccBroadcast: root %d out of range [0, %d)", root, comm->nranks));
   if (comm->rank == root) CC_CHECK(Finish(comm, CheckBuf(sendbuff, count, "sendbuff")));
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
-  return Dispatch(comm, [=] {
+  size_t bytes = count * TypeSize(datatype);
+  CallBuffers b{stream, sendbuff, comm->rank == root ? bytes : 0, recvbuff, bytes};
+  return Dispatch(comm, b, [=](const void* send, void* recv) {
     CC_CHECK(Header(comm, CollType::kBroadcast, count, datatype, ccSum, root));
-    size_t bytes = count * TypeSize(datatype);
-    return WithHostViews(stream, sendbuff, comm->rank == root ? bytes : 0, recvbuff, bytes,
-                         [&](const void* send, void* recv) { return ChainBroadcast(*comm, send, recv, bytes, root); });
+    return ChainBroadcast(*comm, send, recv, bytes, root);
   });
 }
 
@@ -145,13 +153,11 @@ CC_API ccResult_t ccReduce(const void* sendbuff, void* recvbuff, size_t count, c
     return Finish(comm, SetError(ccInvalidArgument, "ccReduce: root %d out of range [0, %d)", root, comm->nranks));
   CC_CHECK(Finish(comm, CheckBuf(sendbuff, count, "sendbuff")));
   if (comm->rank == root) CC_CHECK(Finish(comm, CheckBuf(recvbuff, count, "recvbuff")));
-  return Dispatch(comm, [=] {
+  size_t bytes = count * TypeSize(datatype);
+  CallBuffers b{stream, sendbuff, bytes, recvbuff, comm->rank == root ? bytes : 0};
+  return Dispatch(comm, b, [=](const void* send, void* recv) {
     CC_CHECK(Header(comm, CollType::kReduce, count, datatype, op, root));
-    size_t bytes = count * TypeSize(datatype);
-    return WithHostViews(stream, sendbuff, bytes, recvbuff, comm->rank == root ? bytes : 0,
-                         [&](const void* send, void* recv) {
-                           return ChainReduce(*comm, send, recv, count, datatype, op, root);
-                         });
+    return ChainReduce(*comm, send, recv, count, datatype, op, root);
   });
 }
 
@@ -162,11 +168,10 @@ CC_API ccResult_t ccAllGather(const void* sendbuff, void* recvbuff, size_t sendc
   CC_CHECK(Finish(comm, CheckBytes(sendcount, datatype, comm->nranks, "ccAllGather")));
   CC_CHECK(Finish(comm, CheckBuf(sendbuff, sendcount, "sendbuff")));
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, sendcount, "recvbuff")));
-  return Dispatch(comm, [=] {
+  size_t bytes = sendcount * TypeSize(datatype);
+  return Dispatch(comm, {stream, sendbuff, bytes, recvbuff, bytes * comm->nranks}, [=](const void* send, void* recv) {
     CC_CHECK(Header(comm, CollType::kAllGather, sendcount, datatype, ccSum, 0));
-    size_t bytes = sendcount * TypeSize(datatype);
-    return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes * comm->nranks,
-                         [&](const void* send, void* recv) { return RingAllGather(*comm, send, recv, bytes); });
+    return RingAllGather(*comm, send, recv, bytes);
   });
 }
 
@@ -177,13 +182,10 @@ CC_API ccResult_t ccReduceScatter(const void* sendbuff, void* recvbuff, size_t r
   CC_CHECK(Finish(comm, CheckBytes(recvcount, datatype, comm->nranks, "ccReduceScatter")));
   CC_CHECK(Finish(comm, CheckBuf(sendbuff, recvcount, "sendbuff")));
   CC_CHECK(Finish(comm, CheckBuf(recvbuff, recvcount, "recvbuff")));
-  return Dispatch(comm, [=] {
+  size_t bytes = recvcount * TypeSize(datatype);
+  return Dispatch(comm, {stream, sendbuff, bytes * comm->nranks, recvbuff, bytes}, [=](const void* send, void* recv) {
     CC_CHECK(Header(comm, CollType::kReduceScatter, recvcount, datatype, op, 0));
-    size_t bytes = recvcount * TypeSize(datatype);
-    return WithHostViews(stream, sendbuff, bytes * comm->nranks, recvbuff, bytes,
-                         [&](const void* send, void* recv) {
-                           return RingReduceScatter(*comm, send, recv, recvcount, datatype, op);
-                         });
+    return RingReduceScatter(*comm, send, recv, recvcount, datatype, op);
   });
 }
 
@@ -199,11 +201,9 @@ CC_API ccResult_t ccAlltoAll(const void* sendbuff, void* recvbuff, size_t count,
   auto* r = static_cast<char*>(recvbuff);
   if (count && s < r + total && r < s + total)
     return Finish(comm, SetError(ccInvalidArgument, "ccAlltoAll: sendbuff and recvbuff overlap"));
-  return Dispatch(comm, [=] {
+  return Dispatch(comm, {stream, sendbuff, total, recvbuff, total}, [=](const void* send, void* recv) {
     CC_CHECK(Header(comm, CollType::kAlltoAll, count, datatype, ccSum, 0));
-    return WithHostViews(stream, sendbuff, total, recvbuff, total, [&](const void* send, void* recv) {
-      return AlltoAllExchange(*comm, send, recv, count * TypeSize(datatype));
-    });
+    return AlltoAllExchange(*comm, send, recv, count * TypeSize(datatype));
   });
 }
 

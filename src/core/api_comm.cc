@@ -150,6 +150,9 @@ CC_API ccResult_t ccCommGetAsyncError(ccComm_t comm, ccResult_t* asyncError) {
   CC_CHECK(CheckComm(comm));
   if (!asyncError) return SetError(ccInvalidArgument, "ccCommGetAsyncError: asyncError is NULL");
   *asyncError = static_cast<ccResult_t>(comm->asyncError.load());
+  // A non-blocking communicator reports its queued stream work as in progress, as NCCL does.
+  if (*asyncError == ccSuccess && !comm->opts.blocking && comm->executor && comm->executor->Busy())
+    *asyncError = ccInProgress;
   return ccSuccess;
 }
 

@@ -115,11 +115,13 @@ ccResult_t CheckComm(const ccComm* comm) {
 }
 
 ccResult_t DestroyComm(ccComm* comm, bool abort) {
+  if (!abort && comm->executor) comm->executor->Drain();  // destroy finishes the queued stream work first
   uint32_t expected = kCommMagic;
   if (!comm->magic.compare_exchange_strong(expected, kCommDeadMagic))
     return SetError(ccInvalidUsage, "communicator was already destroyed or aborted");
   if (abort) comm->aborted.store(true);
   comm->ShutdownTransports();
+  if (comm->executor) comm->executor->Stop(true);  // releases every stream still waiting on this comm
   comm->bell.Ring();
   // Calls in other threads return promptly once their requests fail; wait for them to leave.
   for (int i = 0; comm->activeCalls.load() > 0 && i < 30000; ++i)
@@ -143,6 +145,7 @@ ccResult_t DestroyComm(ccComm* comm, bool abort) {
   comm->hosts = conccl::HostLayout{};
   comm->residuals.reset();
   comm->keyStats.clear();
+  comm->executor.reset();
   CC_INFO(kLogInit, "comm %p rank %d %s", (void*)comm, comm->rank, abort ? "aborted" : "destroyed");
   return res;
 }

@@ -15,6 +15,7 @@
 #include "codecs/residual.h"
 #include "conccl.h"
 #include "core/bootstrap.h"
+#include "core/stream_executor.h"
 #include "transports/transport.h"
 
 namespace conccl {
@@ -31,6 +32,7 @@ struct CommOptions {
   size_t treeThresholdBytes = 65536;
   size_t chunkBytes = 512 * 1024;
   int spin = 200;
+  bool blocking = true;  // ccConfig_t::blocking: false = device-buffer calls return ccInProgress
 };
 }  // namespace conccl
 
@@ -69,6 +71,9 @@ struct ccComm : public conccl::Links {
   std::map<uint64_t, KeyStats> keyStats;
   uint64_t lastStatsKey = 0;
   std::atomic<uint64_t> bytesSent{0};
+
+  // Device-buffer collectives ordered on the caller's streams (created by the first one).
+  std::unique_ptr<conccl::StreamExecutor> executor;
 
   std::mutex orphanMu;
   std::vector<conccl::Request*> orphans;  // requests dropped on error paths, freed at destroy

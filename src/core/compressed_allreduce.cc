@@ -284,19 +284,25 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
     return Finish(comm, SetError(ccInvalidUsage, "ccAllreduceCompressed cannot be part of a group yet"));
   uint64_t key = c.key ? c.key : Mix64(reinterpret_cast<uintptr_t>(sendbuff) ^ Mix64(count));
   size_t bytes = count * TypeSize(datatype);
-  return Finish(comm, RunCall(comm, [&]() -> ccResult_t {
+  auto body = [=](const void* send, void* recv) -> ccResult_t {
     ccComm::KeyStats& ks = comm->keyStats[key];
     comm->lastStatsKey = key;
     bool bypass = ks.totalCalls < static_cast<uint64_t>(c.warmupCalls) || count < c.minCount;
     bool hier = UseHierCompressed(comm, c.algo);
-    ccResult_t res = WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, [&](const void* send, void* recv) {
-      if (!bypass) return Compressed(comm, send, recv, count, datatype, op, c, key, ks, hier);
-      // warm-up and small calls: exact, and no residual is created
-      CC_CHECK(CheckCall(comm, CollType::kAllReduce, count, datatype, op, c, ks));
-      if (hier) return HierAllReduce(*comm, comm->hosts, send, recv, count, datatype, op, HierLeadersUseTree(comm, bytes));
-      return RingAllReduce(*comm, send, recv, count, datatype, op);
-    });
+    ccResult_t res;
+    if (!bypass) {
+      res = Compressed(comm, send, recv, count, datatype, op, c, key, ks, hier);
+    } else {  // warm-up and small calls: exact, and no residual is created
+      res = CheckCall(comm, CollType::kAllReduce, count, datatype, op, c, ks);
+      if (res == ccSuccess && hier)
+        res = HierAllReduce(*comm, comm->hosts, send, recv, count, datatype, op, HierLeadersUseTree(comm, bytes));
+      else if (res == ccSuccess)
+        res = RingAllReduce(*comm, send, recv, count, datatype, op);
+    }
     if (res == ccSuccess) ks.totalCalls++;
     return res;
-  }));
+  };
+  CallBuffers b{stream, sendbuff, bytes, recvbuff, bytes};
+  if (NeedsStreamOrder(b)) return Finish(comm, EnqueueOnStream(comm, b, body));
+  return Finish(comm, RunCall(comm, [&] { return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, body); }));
 }

@@ -6,6 +6,9 @@
 #include <memory>
 
 #include "common/result.h"
+#include "core/call.h"
+#include "core/comm.h"
+#include "core/stream_ops.h"
 #if defined(CONCCL_HAVE_CUDA)
 #include "kernels/cuda/runtime.h"
 #endif
@@ -98,7 +101,40 @@ ccResult_t StagedBuffers::ReturnOutputs() {
   return ccSuccess;
 }
 
+namespace {
+
+ccResult_t Cuda(int rc, const char* what) {
+  if (rc == 0) return ccSuccess;
+  return SetError(ccUnhandledCudaError, "%s: %s (%d)", what, cuda::ErrorString(rc), rc);
+}
+
+class CudaStreamOps : public StreamOps {
+ public:
+  bool IsDevice(const void* p) override { return IsDeviceBuffer(p); }
+  ccResult_t AllocHost(size_t bytes, void** p) override {
+    return Cuda(cuda::HostAllocPinned(bytes, p), "cudaHostAlloc of stream staging");
+  }
+  void FreeHost(void* p) override { cuda::HostFreePinned(p); }
+  ccResult_t CopyAsync(void* dst, const void* src, size_t bytes, ccStream_t s) override {
+    return Cuda(cuda::CopyAsync(dst, src, bytes, s), "cudaMemcpyAsync of stream staging");
+  }
+  ccResult_t RecordEvent(ccStream_t s, void** event) override {
+    return Cuda(cuda::EventRecordNew(s, event), "cudaEventRecord");
+  }
+  ccResult_t WaitEvent(void* event) override { return Cuda(cuda::EventSynchronize(event), "cudaEventSynchronize"); }
+  void DestroyEvent(void* event) override { cuda::EventDestroy(event); }
+  ccResult_t WaitWordAsync(const volatile uint32_t* word, uint32_t value, ccStream_t s) override {
+    return Cuda(cuda::WaitHostWord(word, value, s), "launching the stream wait kernel");
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<StreamOps> MakeCudaStreamOps() { return std::make_unique<CudaStreamOps>(); }
+
 #else  // built without CUDA: every buffer is host memory
+
+std::unique_ptr<StreamOps> MakeCudaStreamOps() { return nullptr; }
 
 struct StagedBuffers::Entry {};
 
@@ -117,6 +153,22 @@ ccResult_t WithHostViews(ccStream_t, const void* send, size_t, void* recv, size_
 }
 
 #endif
+
+bool NeedsStreamOrder(const CallBuffers& b) {
+  return (b.sendBytes && IsDeviceBuffer(b.send)) || (b.recvBytes && IsDeviceBuffer(b.recv));
+}
+
+ccResult_t EnqueueOnStream(ccComm* comm, const CallBuffers& b, StreamExecutor::Body body) {
+  if (!comm->executor) {
+    std::unique_ptr<StreamOps> ops = MakeCudaStreamOps();
+    if (!ops) return SetError(ccInternalError, "device buffers on a build without CUDA");
+    comm->executor = std::make_unique<StreamExecutor>(comm, std::move(ops));
+  }
+  CC_CHECK(comm->executor->Enqueue(b, [comm, body](const void* send, void* recv) {
+    return RunCall(comm, [&] { return body(send, recv); });
+  }));
+  return comm->opts.blocking ? ccSuccess : ccInProgress;
+}
 
 StagedBuffers::StagedBuffers() = default;
 StagedBuffers::~StagedBuffers() = default;

@@ -2,10 +2,10 @@
 // cudaPointerGetAttributes (kernels/cuda/runtime.h); on a build without CUDA, or a machine without a usable
 // GPU (no driver: cudaErrorInsufficientDriver), every buffer is host memory and nothing here copies.
 //
-// Device buffers are staged: copied to host memory in the order of the caller's stream (after the work
-// that produced them), reduced by the host schedules, and copied back on that stream. The call returns
-// once the result is in the device buffer, like a host call; the stream-ordered asynchronous path (and
-// the GPU compress-reduce kernels in the data path) is the CUDA issue's remaining work.
+// Device buffers are staged through host memory in the order of the caller's stream. Collectives outside
+// groups are queued on the stream and return at once (EnqueueOnStream, core/stream_executor.h); grouped
+// collectives and point-to-point calls stage synchronously (WithHostViews, StagedBuffers): they return once
+// the result is in the device buffer. The host schedules (and CPU codec kernels) do the reduction.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "conccl.h"
+#include "core/stream_executor.h"
+
+struct ccComm;
 
 namespace conccl {
 
@@ -25,6 +28,15 @@ bool IsDeviceBuffer(const void* ptr);
 // Host buffers pass through unchanged (no copy, no allocation). A CUDA failure is ccUnhandledCudaError.
 ccResult_t WithHostViews(ccStream_t stream, const void* send, size_t sendBytes, void* recv, size_t recvBytes,
                          const std::function<ccResult_t(const void* hostSend, void* hostRecv)>& body);
+
+// True when a buffer of b is device memory: the call is then ordered on b.stream (core/stream_executor.h).
+bool NeedsStreamOrder(const CallBuffers& b);
+
+// Queues body (run inside RunCall, on host views of b) on b.stream through the communicator's executor,
+// created on first use. Returns ccSuccess once queued, ccInProgress for a non-blocking communicator
+// (ccCommGetAsyncError then reports ccInProgress until the queue is empty), or the error that kept it from
+// being queued.
+ccResult_t EnqueueOnStream(ccComm* comm, const CallBuffers& b, StreamExecutor::Body body);
 
 // Host stand-ins for the device buffers of a batch of point-to-point operations (each op its own buffer).
 class StagedBuffers {

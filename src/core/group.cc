@@ -1,8 +1,6 @@
 // group.cc — see group.h.
 #include "core/group.h"
 
-#include "core/device_buffers.h"
-
 #include <map>
 #include <thread>
 #include <vector>

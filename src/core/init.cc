@@ -88,6 +88,7 @@ CommOptions ReadOptions(const ccConfig_t* config) {
   o.spin = static_cast<int>(std::max<int64_t>(0, EnvInt("CONCCL_SHM_SPIN")));
   if (config) {
     if (config->timeoutMs != CC_CONFIG_UNDEF_INT && config->timeoutMs >= 0) o.timeoutMs = config->timeoutMs;
+    if (config->blocking == 0) o.blocking = false;
     if (config->netName && !EnvIsSet("CONCCL_NET")) o.netName = config->netName;  // env wins, as NCCL_NET does
     if (config->commName) o.commName = config->commName;
   }

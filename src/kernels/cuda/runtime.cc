@@ -70,3 +70,31 @@ int CopyToDeviceSync(void* device, const void* host, size_t bytes, void* stream)
 
 }  // namespace cuda
 }  // namespace conccl
+
+namespace conccl {
+namespace cuda {
+
+int HostAllocPinned(size_t bytes, void** p) {
+  return cudaHostAlloc(p, bytes ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable);
+}
+int HostFreePinned(void* p) { return cudaFreeHost(p); }
+int CopyAsync(void* dst, const void* src, size_t bytes, void* stream) {
+  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, static_cast<cudaStream_t>(stream));
+}
+int EventRecordNew(void* stream, void** event) {
+  cudaEvent_t e;
+  cudaError_t rc = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+  if (rc != cudaSuccess) return rc;
+  rc = cudaEventRecord(e, static_cast<cudaStream_t>(stream));
+  if (rc != cudaSuccess) {
+    cudaEventDestroy(e);
+    return rc;
+  }
+  *event = e;
+  return cudaSuccess;
+}
+int EventSynchronize(void* event) { return cudaEventSynchronize(static_cast<cudaEvent_t>(event)); }
+int EventDestroy(void* event) { return cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
+
+}  // namespace cuda
+}  // namespace conccl

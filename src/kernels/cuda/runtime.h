@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace conccl {
@@ -30,6 +31,17 @@ namespace cuda {
 // enqueued before is finished first) and waits for the copy. Returns 0 or the cudaError_t.
 int CopyToHostSync(void* host, const void* device, size_t bytes, void* stream);
 int CopyToDeviceSync(void* device, const void* host, size_t bytes, void* stream);
+
+// Stream-ordered staging for the asynchronous device path (core/stream_executor.h). Each returns 0 or the
+// cudaError_t.
+int HostAllocPinned(size_t bytes, void** p);  // page-locked, mapped into the device address space
+int HostFreePinned(void* p);
+int CopyAsync(void* dst, const void* src, size_t bytes, void* stream);  // direction from the pointers
+int EventRecordNew(void* stream, void** event);  // creates an event (no timing) and records it on stream
+int EventSynchronize(void* event);
+int EventDestroy(void* event);
+// Enqueues a one-thread kernel that polls the pinned host word until (int32_t)(*word - value) >= 0.
+int WaitHostWord(const volatile uint32_t* word, uint32_t value, void* stream);
 
 }  // namespace cuda
 }  // namespace conccl
