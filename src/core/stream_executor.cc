@@ -30,7 +30,32 @@ StreamExecutor::StreamExecutor(ccComm* comm, std::unique_ptr<StreamOps> ops) : c
 
 StreamExecutor::~StreamExecutor() {
   Stop(true);
+  for (const Pinned& p : allPinned_) ops_->FreeHost(p.p);
   if (word_) ops_->FreeHost(const_cast<uint32_t*>(word_));
+}
+
+ccResult_t StreamExecutor::AcquireHost(size_t bytes, void** p) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto best = freePinned_.end();  // the smallest free buffer that fits
+    for (auto it = freePinned_.begin(); it != freePinned_.end(); ++it)
+      if (it->bytes >= bytes && (best == freePinned_.end() || it->bytes < best->bytes)) best = it;
+    if (best != freePinned_.end()) {
+      *p = best->p;
+      freePinned_.erase(best);
+      return ccSuccess;
+    }
+  }
+  CC_CHECK(ops_->AllocHost(bytes, p));
+  std::lock_guard<std::mutex> lock(mu_);
+  allPinned_.push_back({*p, bytes});
+  return ccSuccess;
+}
+
+void StreamExecutor::ReleaseHost(void* p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Pinned& k : allPinned_)
+    if (k.p == p) freePinned_.push_back(k);
 }
 
 ccResult_t StreamExecutor::Stage(const CallBuffers& b, Op* op) {
@@ -43,19 +68,19 @@ ccResult_t StreamExecutor::Stage(const CallBuffers& b, Op* op) {
   if (sendDev && recvDev && s < r + b.recvBytes && r < s + b.sendBytes) {  // in place: one copy of the union
     const uint8_t* lo = std::min<const uint8_t*>(s, r);
     size_t bytes = static_cast<size_t>(std::max<const uint8_t*>(s + b.sendBytes, r + b.recvBytes) - lo);
-    CC_CHECK(ops_->AllocHost(bytes, &op->staging[0]));
+    CC_CHECK(AcquireHost(bytes, &op->staging[0]));
     CC_CHECK(ops_->CopyAsync(op->staging[0], lo, bytes, b.stream));
     op->hostSend = static_cast<uint8_t*>(op->staging[0]) + (s - lo);
     op->hostRecv = static_cast<uint8_t*>(op->staging[0]) + (r - lo);
     return ccSuccess;
   }
   if (sendDev) {
-    CC_CHECK(ops_->AllocHost(b.sendBytes, &op->staging[0]));
+    CC_CHECK(AcquireHost(b.sendBytes, &op->staging[0]));
     CC_CHECK(ops_->CopyAsync(op->staging[0], b.send, b.sendBytes, b.stream));
     op->hostSend = op->staging[0];
   }
   if (recvDev) {  // fetched as well: parts a collective leaves alone must come back unchanged
-    CC_CHECK(ops_->AllocHost(b.recvBytes, &op->staging[1]));
+    CC_CHECK(AcquireHost(b.recvBytes, &op->staging[1]));
     CC_CHECK(ops_->CopyAsync(op->staging[1], b.recv, b.recvBytes, b.stream));
     op->hostRecv = op->staging[1];
   }
@@ -66,7 +91,7 @@ void StreamExecutor::Retire(Op* op) {
   for (void* e : {op->ready, op->done})
     if (e) ops_->DestroyEvent(e);
   for (void* p : op->staging)
-    if (p) ops_->FreeHost(p);
+    if (p) ReleaseHost(p);
   delete op;
 }
 

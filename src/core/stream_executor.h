@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "conccl.h"
 #include "core/stream_ops.h"
@@ -71,6 +72,11 @@ class StreamExecutor {
   void Release(uint32_t ticket);
   ccResult_t Stage(const CallBuffers& b, Op* op);
   void Retire(Op* op);
+  // Pinned staging is pooled and freed only by the destructor: cudaFreeHost synchronizes the whole device,
+  // and on the executor's thread that would wait for other ranks' streams, which may be waiting for this
+  // rank's next collective.
+  ccResult_t AcquireHost(size_t bytes, void** p);
+  void ReleaseHost(void* p);
 
   ccComm* comm_;
   std::unique_ptr<StreamOps> ops_;
@@ -79,6 +85,12 @@ class StreamExecutor {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Op*> queue_;
+  struct Pinned {
+    void* p;
+    size_t bytes;
+  };
+  std::vector<Pinned> freePinned_;  // under mu_
+  std::vector<Pinned> allPinned_;   // under mu_
   size_t running_ = 0;
   bool stopping_ = false;
   std::atomic<bool> abort_{false};

@@ -62,28 +62,51 @@ class CudaDeviceBuffers : public testing::TestWithParam<int> {
   void SetUp() override { CC_REQUIRE_GPU(); }
 };
 
+// Each rank's own stream, not synchronizing with the legacy default stream: as in NCCL, ranks of one process
+// must not share a stream (a rank's queued wait would hold the others' staging copies).
+struct RankStream {
+  cudaStream_t s = nullptr;
+  RankStream() { cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking); }
+  ~RankStream() { cudaStreamDestroy(s); }
+  ccStream_t cc() const { return reinterpret_cast<ccStream_t>(s); }
+  template <typename T>
+  void Upload(DeviceArray<T>& d, const std::vector<T>& v) {
+    cudaMemcpyAsync(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, s);
+    cudaStreamSynchronize(s);
+  }
+  template <typename T>
+  std::vector<T> Download(const DeviceArray<T>& d, size_t n) {
+    std::vector<T> v(n);
+    cudaMemcpyAsync(v.data(), d.get(), n * sizeof(T), cudaMemcpyDeviceToHost, s);
+    cudaStreamSynchronize(s);
+    return v;
+  }
+};
+
 // Ranks share the one GPU (NCCL refuses this with "Duplicate GPU detected").
 TEST_P(CudaDeviceBuffers, AllReduceInAndOutOfPlaceOnOneGpu) {
   const int n = GetParam();
   const size_t count = 100003;
   WithComms(n, [&](int r, ccComm_t comm) {
-    cudaStream_t s;
-    ASSERT_EQ(cudaSuccess, cudaStreamCreate(&s));
+    RankStream rs;
     std::vector<float> in(count);
     for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
     DeviceArray<float> din(count), dout(count);
-    din.Upload(in);
-    ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), dout.get(), count, ccFloat32, ccSum, comm, (ccStream_t)s));
-    ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), din.get(), count, ccFloat32, ccSum, comm, (ccStream_t)s));
-    ASSERT_EQ(cudaSuccess, cudaStreamSynchronize(s));
-    std::vector<float> out = dout.Download(), inplace = din.Download();
+    rs.Upload(din, in);
+    // Both calls return once queued on the stream; the stream orders them.
+    ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), dout.get(), count, ccFloat32, ccSum, comm, rs.cc()));
+    ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), din.get(), count, ccFloat32, ccSum, comm, rs.cc()));
+    ASSERT_EQ(cudaSuccess, cudaStreamSynchronize(rs.s));
+    ccResult_t async = ccInternalError;
+    ASSERT_EQ(ccSuccess, ccCommGetAsyncError(comm, &async));
+    ASSERT_EQ(ccSuccess, async);
+    std::vector<float> out = rs.Download(dout, count), inplace = rs.Download(din, count);
     for (size_t i = 0; i < count; ++i) {
       double want = 0;
       for (int k = 0; k < n; ++k) want += Input(k, i);
       ASSERT_NEAR(want, out[i], 1e-3) << i;
       ASSERT_EQ(out[i], inplace[i]) << i;
     }
-    cudaStreamDestroy(s);
   });
 }
 
@@ -93,19 +116,20 @@ TEST_P(CudaDeviceBuffers, CompressedAllReduceIsBitwiseIdenticalOnAllRanks) {
   const size_t count = 1 << 18;
   std::vector<std::vector<float>> results(static_cast<size_t>(n));
   WithComms(n, [&](int r, ccComm_t comm) {
+    RankStream rs;
     std::vector<float> in(count);
     for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
     DeviceArray<float> din(count), dout(count);
-    din.Upload(in);
+    rs.Upload(din, in);
     ccCompressConfig_t cfg;
     ccCompressConfigInit(&cfg);
     cfg.codec = ccCodecInt8;
     cfg.key = 11;
     cfg.warmupCalls = 0;
     cfg.minCount = 0;
-    ASSERT_EQ(ccSuccess, ccAllreduceCompressed(din.get(), dout.get(), count, ccFloat32, ccSum, &cfg, comm, nullptr))
+    ASSERT_EQ(ccSuccess, ccAllreduceCompressed(din.get(), dout.get(), count, ccFloat32, ccSum, &cfg, comm, rs.cc()))
         << LastError(comm);
-    results[size_t(r)] = dout.Download();
+    results[size_t(r)] = rs.Download(dout, count);
   });
   for (int r = 1; r < n; ++r) EXPECT_EQ(-1, FirstByteDiff(results[0], results[size_t(r)])) << "rank " << r;
   for (size_t i = 0; i < count; ++i) {
@@ -120,21 +144,23 @@ TEST_P(CudaDeviceBuffers, AllGatherInPlaceAndSendRecvRing) {
   const int n = GetParam();
   const size_t count = 4097;
   WithComms(n, [&](int r, ccComm_t comm) {
+    RankStream rs;
     DeviceArray<float> all(count * size_t(n)), from(count);
     std::vector<float> mine(count);
     for (size_t i = 0; i < count; ++i) mine[i] = Input(r, i);
-    ASSERT_EQ(cudaSuccess, cudaMemcpy(all.get() + size_t(r) * count, mine.data(), count * 4, cudaMemcpyHostToDevice));
-    ASSERT_EQ(ccSuccess, ccAllGather(all.get() + size_t(r) * count, all.get(), count, ccFloat32, comm, nullptr));
-    std::vector<float> got = all.Download();
+    ASSERT_EQ(cudaSuccess, cudaMemcpyAsync(all.get() + size_t(r) * count, mine.data(), count * 4,
+                                           cudaMemcpyHostToDevice, rs.s));
+    ASSERT_EQ(ccSuccess, ccAllGather(all.get() + size_t(r) * count, all.get(), count, ccFloat32, comm, rs.cc()));
+    std::vector<float> got = rs.Download(all, count * size_t(n));
     for (int k = 0; k < n; ++k)
       for (size_t i = 0; i < count; ++i) ASSERT_EQ(Input(k, i), got[size_t(k) * count + i]);
     DeviceArray<float> to(count);
-    to.Upload(mine);
-    ASSERT_EQ(ccSuccess, ccGroupStart());
-    ASSERT_EQ(ccSuccess, ccSend(to.get(), count, ccFloat32, (r + 1) % n, comm, nullptr));
-    ASSERT_EQ(ccSuccess, ccRecv(from.get(), count, ccFloat32, (r + n - 1) % n, comm, nullptr));
+    rs.Upload(to, mine);
+    ASSERT_EQ(ccSuccess, ccGroupStart());  // grouped point-to-point: staged synchronously (device_buffers.h)
+    ASSERT_EQ(ccSuccess, ccSend(to.get(), count, ccFloat32, (r + 1) % n, comm, rs.cc()));
+    ASSERT_EQ(ccSuccess, ccRecv(from.get(), count, ccFloat32, (r + n - 1) % n, comm, rs.cc()));
     ASSERT_EQ(ccSuccess, ccGroupEnd());
-    std::vector<float> recv = from.Download();
+    std::vector<float> recv = rs.Download(from, count);
     for (size_t i = 0; i < count; ++i) ASSERT_EQ(Input((r + n - 1) % n, i), recv[i]);
   });
 }

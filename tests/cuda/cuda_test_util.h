@@ -45,6 +45,19 @@ class DeviceArray {
   size_t n_;
 };
 
+// Index of the first element whose bits differ, or -1; two NaNs count as equal whatever their payloads
+// (GPU arithmetic on NaN returns the canonical NaN, the CPU passes its input's payload through).
+inline long FirstFloatDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    uint32_t x, y;
+    std::memcpy(&x, &a[i], 4);
+    std::memcpy(&y, &b[i], 4);
+    if (x != y && !(a[i] != a[i] && b[i] != b[i])) return static_cast<long>(i);
+  }
+  return -1;
+}
+
 // Index of the first differing byte, or -1.
 template <typename A, typename B>
 long FirstByteDiff(const std::vector<A>& a, const std::vector<B>& b) {

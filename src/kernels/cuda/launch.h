@@ -7,7 +7,9 @@
 //  - the call only enqueues work on `stream` and returns: the result is ready once the stream reaches it;
 //  - the return value is 0 (cudaSuccess) or the cudaError_t of the failed launch or allocation;
 //  - the bytes written are exactly those of the CPU kernel of the same name (kernels/cpu/quantize.h and
-//    the residual store), which define the wire format. Exceptions are stated where they are.
+//    the residual store), which define the wire format. Exceptions are stated where they are; and a float
+//    output that is NaN may carry another NaN payload (GPU arithmetic returns the canonical 0x7fffffff);
+//  - wire buffers (scales, top-k pairs) are 4-byte aligned: the kernels access them as 32-bit words.
 //
 // Built only when CONCCL_HAVE_CUDA; callers test that macro.
 #pragma once
@@ -58,7 +60,8 @@ int ConefUpdate(const QuantArgs& r, const float* p, const float* t, size_t count
 //   SketchUpdate:     c <- c + S(g - t), S(v)[bucket(j)] += sign(j) v_j
 // SketchUpdate adds with atomics, so the order of additions into one bucket, and with it the last bits of
 // c, may differ from the CPU's sequential order (the residual is local state, never on the wire); the
-// error is within float rounding of the exact sum. Feedback and decompress are bitwise the CPU's.
+// error is within float rounding of the exact sum (global float atomics also flush subnormal sums to zero).
+// Feedback and decompress are bitwise the CPU's.
 int SketchFeedback(const void* c, uint32_t buckets, int half, float gain, const float* g, size_t count, float* p,
                    void* stream);
 int SketchDecompress(const void* c, uint32_t buckets, int half, size_t count, float* out, void* stream);

@@ -139,7 +139,10 @@ int RunGroups(GroupJob job, cudaStream_t s) {
   if (viaScratch) {
     void* scratch = nullptr;
     cudaError_t rc = cudaMallocAsync(&scratch, job.count, s);
-    if (rc != cudaSuccess) return rc;
+    if (rc != cudaSuccess) {
+      cudaGetLastError();  // not sticky: the next launcher must not report it again
+      return rc;
+    }
     job.codes8 = static_cast<int8_t*>(scratch);
     QuantizeGroups<kSource><<<grid, kThreads, 0, s>>>(job);
     PackNibbles<<<ElementGrid((job.count + 1) / 2), kThreads, 0, s>>>(job.codes8, job.count,

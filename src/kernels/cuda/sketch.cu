@@ -47,7 +47,10 @@ int SketchUpdate(void* c, uint32_t buckets, int half, const float* g, const floa
   if (half) {  // accumulate in float32 and round once per bucket, as the CPU does
     void* scratch = nullptr;
     cudaError_t rc = cudaMallocAsync(&scratch, sizeof(float) * buckets, s);
-    if (rc != cudaSuccess) return rc;
+    if (rc != cudaSuccess) {
+      cudaGetLastError();  // not sticky: the next launcher must not report it again
+      return rc;
+    }
     acc = static_cast<float*>(scratch);
     const uint16_t* h = static_cast<const uint16_t*>(c);
     detail::LaunchElements(buckets, s, [=] __device__(size_t b) { acc[b] = conccl::HalfToFloat(h[b]); });

@@ -33,10 +33,15 @@ class StreamScratch {
   int used_ = 0;
 };
 
-#define CC_CUDA_TRY(expr)                      \
-  do {                                         \
-    cudaError_t rc_ = (expr);                  \
-    if (rc_ != cudaSuccess) return rc_;        \
+// Returns a failed call's error, clearing it from the thread's last error so that the next launcher does
+// not report it again.
+#define CC_CUDA_TRY(expr)               \
+  do {                                  \
+    cudaError_t rc_ = (expr);           \
+    if (rc_ != cudaSuccess) {           \
+      cudaGetLastError();               \
+      return rc_;                       \
+    }                                   \
   } while (0)
 
 }  // namespace
@@ -57,14 +62,14 @@ int TopKCompress(const float* in, size_t count, size_t k, uint8_t* out, void* st
     keys[i] = a > 0x7f800000u ? 0x7f800000u : a;  // NaN ranks with Inf, so it is never dropped silently
     idx[i] = static_cast<uint32_t>(i);
   })));
-  int n = static_cast<int>(count);
+  uint32_t n = static_cast<uint32_t>(count), kk = static_cast<uint32_t>(k);  // CUB takes any item-count type
   size_t sortBytes = 0, idxBytes = 0;
   CC_CUDA_TRY(cub::DeviceRadixSort::SortPairsDescending(nullptr, sortBytes, keys, keysSorted, idx, idxSorted, n));
-  CC_CUDA_TRY(cub::DeviceRadixSort::SortKeys(nullptr, idxBytes, idxSorted, chosen, static_cast<int>(k)));
+  CC_CUDA_TRY(cub::DeviceRadixSort::SortKeys(nullptr, idxBytes, idxSorted, chosen, kk));
   uint8_t* temp;
   CC_CUDA_TRY(scratch.Get(sortBytes > idxBytes ? sortBytes : idxBytes, &temp));
   CC_CUDA_TRY(cub::DeviceRadixSort::SortPairsDescending(temp, sortBytes, keys, keysSorted, idx, idxSorted, n, 0, 32, s));
-  CC_CUDA_TRY(cub::DeviceRadixSort::SortKeys(temp, idxBytes, idxSorted, chosen, static_cast<int>(k), 0, 32, s));
+  CC_CUDA_TRY(cub::DeviceRadixSort::SortKeys(temp, idxBytes, idxSorted, chosen, kk, 0, 32, s));
   uint32_t* pairs = reinterpret_cast<uint32_t*>(out);
   return detail::LaunchElements(k, s, [=] __device__(size_t i) {
     uint32_t j = chosen[i];
