@@ -86,7 +86,8 @@ typedef struct {
   size_t size;           /* reserved: sizeof(ccConfig_t) of the caller's header */
   unsigned int magic;    /* reserved: CC_CONFIG_MAGIC */
   unsigned int version;  /* reserved: CC_VERSION_CODE of the caller's header */
-  int blocking;          /* 1 (default): calls block; host-buffer calls always block */
+  int blocking;          /* 1 (default); 0: device-buffer calls return ccInProgress once queued, and
+                            ccCommGetAsyncError says ccInProgress until they have run. Host calls block */
   int timeoutMs;         /* a call fails with ccTimeout after this many ms without progress; 0 = never;
                             default CONCCL_TIMEOUT_MS (30 minutes) */
   const char* netName;   /* force a transport: "tcp", "shm" or "local"; default CONCCL_NET or automatic */
@@ -159,10 +160,14 @@ ccResult_t ccCommCount(const ccComm_t comm, int* count);
 /* This rank's index in comm. */
 ccResult_t ccCommUserRank(const ccComm_t comm, int* rank);
 
-/* The first error that broke comm (a dead peer, a timeout, an abort), or ccSuccess. */
+/* The first error that broke comm (a dead peer, a timeout, an abort, a failed stream-ordered call), or
+ * ccSuccess; ccInProgress on a non-blocking communicator (config blocking = 0) with queued device calls. */
 ccResult_t ccCommGetAsyncError(ccComm_t comm, ccResult_t* asyncError);
 
-/* ---- Collectives (host buffers: block until done; in place when sendbuff == recvbuff) ---------- */
+/* ---- Collectives (host buffers: block until done; in place when sendbuff == recvbuff) ----------
+ * CUDA device buffers (builds with CUDA): outside a group the call is queued on `stream` (a cudaStream_t,
+ * one per rank) and returns; the result is in recvbuff when the stream gets there, and a failure is
+ * reported by ccCommGetAsyncError. Grouped calls and ccSend/ccRecv on device buffers return when done. */
 
 /* recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. */
 ccResult_t ccAllReduce(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccRedOp_t op,
