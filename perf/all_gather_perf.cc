@@ -5,8 +5,9 @@
 namespace {
 
 ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t, int, int, int,
-               ccComm_t comm) {
-  return ccAllGather(send, recv, count, type, comm, nullptr);
+               ccComm_t comm,
+               ccStream_t stream) {
+  return ccAllGather(send, recv, count, type, comm, stream);
 }
 
 size_t Check(const ccperf::CheckArgs& a) {

@@ -5,13 +5,15 @@
 namespace {
 
 ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op, int, int, int,
-               ccComm_t comm) {
-  return ccAllReduce(send, recv, count, type, op, comm, nullptr);
+               ccComm_t comm,
+               ccStream_t stream) {
+  return ccAllReduce(send, recv, count, type, op, comm, stream);
 }
 
 ccResult_t RunCompressed(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op,
-                        const ccCompressConfig_t* config, ccComm_t comm) {
-  return ccAllreduceCompressed(send, recv, count, type, op, config, comm, nullptr);
+                        const ccCompressConfig_t* config, ccComm_t comm,
+                        ccStream_t stream) {
+  return ccAllreduceCompressed(send, recv, count, type, op, config, comm, stream);
 }
 
 size_t Check(const ccperf::CheckArgs& a) {

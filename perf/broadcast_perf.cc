@@ -4,8 +4,9 @@
 namespace {
 
 ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t, int root, int, int,
-               ccComm_t comm) {
-  return ccBroadcast(send, recv, count, type, root, comm, nullptr);
+               ccComm_t comm,
+               ccStream_t stream) {
+  return ccBroadcast(send, recv, count, type, root, comm, stream);
 }
 
 size_t Check(const ccperf::CheckArgs& a) { return ccperf::CheckCopy(a.recv, a.count, a.type, a.root, 0, a.seed); }

@@ -5,8 +5,9 @@
 namespace {
 
 ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op, int root, int, int,
-               ccComm_t comm) {
-  return ccReduce(send, recv, count, type, op, root, comm, nullptr);
+               ccComm_t comm,
+               ccStream_t stream) {
+  return ccReduce(send, recv, count, type, op, root, comm, stream);
 }
 
 size_t Check(const ccperf::CheckArgs& a) {

@@ -5,8 +5,9 @@
 namespace {
 
 ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op, int, int, int,
-               ccComm_t comm) {
-  return ccReduceScatter(send, recv, count, type, op, comm, nullptr);
+               ccComm_t comm,
+               ccStream_t stream) {
+  return ccReduceScatter(send, recv, count, type, op, comm, stream);
 }
 
 size_t Check(const ccperf::CheckArgs& a) {

@@ -5,13 +5,14 @@
 namespace {
 
 ccResult_t Run(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t, int, int rank, int nranks,
-               ccComm_t comm) {
+               ccComm_t comm,
+               ccStream_t stream) {
   const int next = (rank + 1) % nranks;
   const int prev = (rank + nranks - 1) % nranks;
   ccResult_t r = ccGroupStart();
   if (r != ccSuccess) return r;
-  const ccResult_t rs = ccSend(send, count, type, next, comm, nullptr);
-  const ccResult_t rr = ccRecv(recv, count, type, prev, comm, nullptr);
+  const ccResult_t rs = ccSend(send, count, type, next, comm, stream);
+  const ccResult_t rr = ccRecv(recv, count, type, prev, comm, stream);
   r = ccGroupEnd();  // always close the group, even when recording a call failed
   if (rs != ccSuccess) return rs;
   if (rr != ccSuccess) return rr;

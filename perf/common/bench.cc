@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "codec_bound.h"
+#include "device_mem.h"
 #include "rank.h"
 #include "report.h"
 
@@ -84,6 +85,44 @@ Ptrs Pointers(const RankCtx* c, const Step& st, bool inPlace, int iter) {
   return {recv + st.s.sendInplaceOffset * r * st.ts, recv + st.s.recvInplaceOffset * r * st.ts};
 }
 
+// -G 1: the host mirror of a device pointer into the send or recv buffer (host memory: p itself).
+char* HostView(const RankCtx* c, const void* p) {
+  const char* q = static_cast<const char*>(p);
+  if (c->hostSend == nullptr) return const_cast<char*>(q);
+  if (q >= c->recvBase && q < c->recvBase + c->allocBytes) return c->hostRecv + (q - c->recvBase);
+  return c->hostSend + (q - c->sendBase);
+}
+
+// -G 1: a CUDA failure outside a library call ends the run like one.
+void DeviceCheck(RankCtx* c, bool ok, const std::string& why, const char* file, int line) {
+  if (ok) return;
+  ReportFailure(c, "device buffers", file, line, ccUnhandledCudaError, why);
+  throw RankFailure();
+}
+
+// -G 1: copies the host mirrors to the device buffers (after new input was written).
+void UploadMirrors(RankCtx* c) {
+  if (c->hostSend == nullptr) return;
+  std::string why;
+  DeviceCheck(c, DeviceCopy(c->sendBase, c->hostSend, c->allocBytes, c->stream, &why) &&
+                     DeviceCopy(c->recvBase, c->hostRecv, c->allocBytes, c->stream, &why), why, __FILE__, __LINE__);
+}
+
+// -G 1: waits for the rank's stream, then copies the device results to the host mirror.
+void DownloadResults(RankCtx* c) {
+  if (c->hostSend == nullptr) return;
+  std::string why;
+  DeviceCheck(c, DeviceCopy(c->hostRecv, c->recvBase, c->allocBytes, c->stream, &why) &&
+                     DeviceCopy(c->hostSend, c->sendBase, c->allocBytes, c->stream, &why), why, __FILE__, __LINE__);
+}
+
+// -G 1: waits until the rank's stream has finished the queued collectives.
+void SyncStream(RankCtx* c) {
+  if (c->stream == nullptr) return;
+  std::string why;
+  DeviceCheck(c, DeviceStreamSync(c->stream, &why), why, __FILE__, __LINE__);
+}
+
 // One call of the collective (with --codec: ccAllreduceCompressed with the step's residual key).
 void StartColl(RankCtx* c, const Step& st, bool inPlace, int iter, bool checkKey = false) {
   const Ptrs p = Pointers(c, st, inPlace, iter);
@@ -94,12 +133,13 @@ void StartColl(RankCtx* c, const Step& st, bool inPlace, int iter, bool checkKey
     cfg.key = CodecKey(st, inPlace, checkKey);
     const CompressedRunFn run = c->sh->compressed;
     GuardedCall(c, "ccAllreduceCompressed", __FILE__, __LINE__, [&] {
-      return run(p.send, p.recv, st.s.paramCount, st.type, op, &cfg, c->comm);
+      return run(p.send, p.recv, st.s.paramCount, st.type, op, &cfg, c->comm, static_cast<ccStream_t>(c->stream));
     });
     return;
   }
   GuardedCall(c, t.name, __FILE__, __LINE__, [&] {
-    return t.run(p.send, p.recv, st.s.paramCount, st.type, op, st.root, c->rank, c->sh->nranks, c->comm);
+    return t.run(p.send, p.recv, st.s.paramCount, st.type, op, st.root, c->rank, c->sh->nranks, c->comm,
+                 static_cast<ccStream_t>(c->stream));
   });
 }
 
@@ -116,9 +156,10 @@ void RunIteration(RankCtx* c, const Step& st, bool inPlace, int iter) {
 // Poisons the result area, then writes this rank's input where the call will read it.
 Ptrs PrepareData(RankCtx* c, const Step& st, bool inPlace, uint64_t seed) {
   const Ptrs p = Pointers(c, st, inPlace, 0);
-  memset(p.recv, 0xff, st.s.recvCount * st.ts);
+  memset(HostView(c, p.recv), 0xff, st.s.recvCount * st.ts);
   const int fillOp = c->sh->test->usesOp ? st.op : kOpNone;
-  FillInput(const_cast<void*>(p.send), st.s.sendCount, st.type, fillOp, c->rank, 0, seed);
+  FillInput(HostView(c, p.send), st.s.sendCount, st.type, fillOp, c->rank, 0, seed);
+  UploadMirrors(c);
   return p;
 }
 
@@ -126,7 +167,8 @@ int64_t CheckOnce(RankCtx* c, const Step& st, bool inPlace) {
   const uint64_t seed = ++c->rep;
   const Ptrs p = PrepareData(c, st, inPlace, seed);
   StartColl(c, st, inPlace, 0);
-  const CheckArgs args{p.recv, st.s.paramCount, st.type, st.op, st.root, c->rank, c->sh->nranks, seed};
+  DownloadResults(c);
+  const CheckArgs args{HostView(c, p.recv), st.s.paramCount, st.type, st.op, st.root, c->rank, c->sh->nranks, seed};
   int64_t wrong = static_cast<int64_t>(c->sh->test->check(args));
   CCPERF_CHECK(c, ccAllReduce(&wrong, &wrong, 1, ccInt64, ccSum, c->comm, nullptr));
   return wrong;
@@ -171,11 +213,13 @@ int64_t CheckCodecOnce(RankCtx* c, const Step& st, bool inPlace, double* nmse) {
   const Ptrs p = PrepareData(c, st, inPlace, seed);
   CCPERF_CHECK(c, ccCommResetResiduals(c->comm));
   StartColl(c, st, inPlace, 0, true);
+  DownloadResults(c);
   const BoundParams bp = MakeBoundParams(c->sh->codecConfig, c->sh->nranks);
-  const CodecCheck r = CheckCompressed(p.recv, st.s.paramCount, st.type, st.op, c->sh->nranks, seed, bp);
+  const char* recv = HostView(c, p.recv);
+  const CodecCheck r = CheckCompressed(recv, st.s.paramCount, st.type, st.op, c->sh->nranks, seed, bp);
   int64_t wrong = static_cast<int64_t>(r.wrong);
   CCPERF_CHECK(c, ccAllReduce(&wrong, &wrong, 1, ccInt64, ccSum, c->comm, nullptr));
-  wrong += CrossRankMismatches(c, p.recv, st.s.paramCount, st.ts);
+  wrong += CrossRankMismatches(c, recv, st.s.paramCount, st.ts);
   double e = Nmse(r.errSq, r.refSq);
   CCPERF_CHECK(c, ccAllReduce(&e, &e, 1, ccFloat64, ccMax, c->comm, nullptr));
   *nmse = e;
@@ -198,6 +242,7 @@ Cell BenchTime(RankCtx* c, const Step& st, bool inPlace) {
   if (codec) CCPERF_CHECK(c, ccCommResetResiduals(c->comm));
   if (o.check > 0) PrepareData(c, st, inPlace, 0);
   StartColl(c, st, inPlace, 0);
+  SyncStream(c);
   Barrier(c);
   const uint64_t wire0 = codec ? WireBytes(c, st, inPlace) : 0;
   double elapsed = 0;
@@ -205,12 +250,14 @@ Cell BenchTime(RankCtx* c, const Step& st, bool inPlace) {
   for (int it = 0; it < o.iters; it++) {
     const Clock::time_point ti = Clock::now();
     RunIteration(c, st, inPlace, it);
+    if (o.blocking == 1 || o.blocking == 3) SyncStream(c);
     if (o.blocking == 1) Barrier(c);
     if (o.blocking == 3) {  // time excludes the barrier
       elapsed += std::chrono::duration<double>(Clock::now() - ti).count();
       Barrier(c);
     }
   }
+  SyncStream(c);  // -G 1: the calls only queued their work; the time includes running it
   if (o.blocking != 3) elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   const uint64_t wire1 = codec ? WireBytes(c, st, inPlace) : 0;
   const double calls = static_cast<double>(o.iters) * o.aggIters;
@@ -350,7 +397,30 @@ void DeviceReport(RankCtx* c) {
   CCPERF_CHECK(c, ccAllGather(&mine, all.data(), sizeof(Rec), ccUint8, c->comm, nullptr));
   if (c->rank != 0) return;
   printf("# Using devices\n");
-  for (const Rec& r : all) printf("#  Rank %2d Group %2d Pid %6d on %10s device cpu\n", r.rank, 0, r.pid, r.host);
+  const char* where = c->sh->opt.deviceBuffers ? "cuda" : "cpu";
+  for (const Rec& r : all) printf("#  Rank %2d Group %2d Pid %6d on %10s device %s\n", r.rank, 0, r.pid, r.host, where);
+}
+
+// -G 1: device buffers, their host mirrors and the rank's stream.
+void AllocateDevice(RankCtx* c, size_t total) {
+  std::string why;
+  bool ok = DeviceUsable(&why) && (c->stream = DeviceStreamCreate(&why)) != nullptr &&
+            (c->sendBase = static_cast<char*>(DeviceAlloc(total, &why))) != nullptr &&
+            (c->recvBase = static_cast<char*>(DeviceAlloc(total, &why))) != nullptr;
+  if (ok) {
+    c->hostSend = static_cast<char*>(calloc(1, total));
+    c->hostRecv = static_cast<char*>(calloc(1, total));
+    ok = c->hostSend != nullptr && c->hostRecv != nullptr;
+    if (!ok) why = "cannot allocate the host mirrors";
+  }
+  if (ok) {
+    UploadMirrors(c);
+    return;
+  }
+  fprintf(stderr, "%s: rank %d: -G 1 (device buffers): %s\n", c->sh->host.c_str(), c->rank, why.c_str());
+  c->sh->failed = true;
+  AbortAll(c->sh);
+  throw RankFailure();
 }
 
 void Allocate(RankCtx* c) {
@@ -358,6 +428,12 @@ void Allocate(RankCtx* c) {
   size_t cap = 64;
   for (ccDataType_t t : o.types) cap = std::max(cap, StepBytes(MakeStep(c, t, kOpNone, 0, o.maxBytes)));
   const size_t total = cap + static_cast<size_t>(o.unalign) * 8 + 64;
+  c->capBytes = cap;
+  c->allocBytes = total;
+  if (o.deviceBuffers) {
+    AllocateDevice(c, total);
+    return;
+  }
   void* s = nullptr;
   void* r = nullptr;
   if (posix_memalign(&s, 4096, total) != 0 || posix_memalign(&r, 4096, total) != 0) {
@@ -371,7 +447,21 @@ void Allocate(RankCtx* c) {
   memset(r, 0, total);
   c->sendBase = static_cast<char*>(s);
   c->recvBase = static_cast<char*>(r);
-  c->capBytes = cap;
+}
+
+void FreeBuffers(RankCtx* c) {
+  if (c->stream != nullptr) {
+    DeviceFree(c->sendBase);
+    DeviceFree(c->recvBase);
+    DeviceStreamDestroy(c->stream);
+    free(c->hostSend);
+    free(c->hostRecv);
+  } else {
+    free(c->sendBase);
+    free(c->recvBase);
+  }
+  c->sendBase = c->recvBase = c->hostSend = c->hostRecv = nullptr;
+  c->stream = nullptr;
 }
 
 void PrintFooter(const RankCtx* c) {
@@ -423,9 +513,7 @@ int RunRank(RankCtx* c) {
         for (int root : roots) TimeTest(c, type, op, root);
   }
   if (c->rank == 0) PrintFooter(c);
-  free(c->sendBase);
-  free(c->recvBase);
-  c->sendBase = c->recvBase = nullptr;
+  FreeBuffers(c);
   return c->errors != 0 ? 1 : 0;
 }
 

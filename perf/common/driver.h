@@ -31,16 +31,17 @@ struct CollTest {
   bool usesOp;         // false: the redop column says none and -o is ignored
   bool usesRoot;       // false: the root column says -1 and -r is ignored
   bool inPlace;        // false: in-place is not defined for this collective; its columns say N/A
-  // Issues one call; `op` is ccSum when usesOp is false, `root` is -1 when usesRoot is false.
+  // Issues one call on stream (the rank's CUDA stream with -G 1, else NULL); `op` is ccSum when usesOp is
+  // false, `root` is -1 when usesRoot is false.
   ccResult_t (*run)(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op, int root,
-                    int rank, int nranks, ccComm_t comm);
+                    int rank, int nranks, ccComm_t comm, ccStream_t stream);
   // Counts this rank's wrong result elements. Every rank's send buffer held FillInput(rank, index 0..).
   size_t (*check)(const CheckArgs& args);
 };
 
 // all_reduce_perf --codec: issues one ccAllreduceCompressed call with config.
 using CompressedRunFn = ccResult_t (*)(const void* send, void* recv, size_t count, ccDataType_t type, ccRedOp_t op,
-                                       const ccCompressConfig_t* config, ccComm_t comm);
+                                       const ccCompressConfig_t* config, ccComm_t comm, ccStream_t stream);
 
 // The whole program: returns the exit status (0 ok, 1 data check failed, 2 bad usage, 3 library failure).
 // compressed: the tool accepts --codec and friends (all_reduce_perf); other tools reject them.

@@ -25,6 +25,7 @@ const struct option kLongOpts[] = {
     {"root", required_argument, nullptr, 'r'},         {"blocking", required_argument, nullptr, 'z'},
     {"average", required_argument, nullptr, 'a'},      {"timeout", required_argument, nullptr, 'T'},
     {"output_file", required_argument, nullptr, 'J'},  {"unalign", required_argument, nullptr, 'u'},
+    {"device_buffers", required_argument, nullptr, 'G'},
     {"help", no_argument, nullptr, 'h'},
     // all_reduce_perf's compression flags (long only; other tools reject them)
     {"codec", required_argument, nullptr, 256},        {"bits", required_argument, nullptr, 257},
@@ -35,7 +36,7 @@ const struct option kLongOpts[] = {
     {"rounding", required_argument, nullptr, 266},     {nullptr, 0, nullptr, 0},
 };
 constexpr int kFirstCodecOpt = 256;
-const char kShortOpts[] = ":t:g:b:e:i:f:n:w:m:N:p:c:o:d:r:z:a:T:J:u:h";
+const char kShortOpts[] = ":t:g:b:e:i:f:n:w:m:N:p:c:o:d:r:z:a:T:J:u:G:h";
 
 // A whole decimal integer in [lo, hi].
 bool ParseInt(const char* text, long lo, long hi, long* value) {
@@ -204,6 +205,7 @@ bool IntOption(int c, const char* arg, Options* o, std::string* error) {
       {'w', 0, INT_MAX, &o->warmupIters}, {'m', 1, 1 << 20, &o->aggIters}, {'N', 0, INT_MAX, &o->runCycles},
       {'p', 0, 1, &o->parallelInit}, {'c', 0, INT_MAX, &o->check}, {'z', 0, 3, &o->blocking},
       {'a', 0, 3, &o->average},      {'T', 0, INT_MAX, &o->timeoutSec}, {'u', 0, 1 << 20, &o->unalign},
+      {'G', 0, 1, &o->deviceBuffers},
   };
   for (const Spec& s : specs) {
     if (s.flag != c) continue;
@@ -407,6 +409,7 @@ void PrintUsage(FILE* out, const char* prog, bool allowCodec) {
           "\t[-T,--timeout <seconds per call, 0 = off>]\n"
           "\t[-J,--output_file <JSON lines file>]\n"
           "\t[-u,--unalign <offset in elements>]\n"
+          "\t[-G,--device_buffers <0: host memory, 1: CUDA device memory, one stream per rank>]\n"
           "\t[-h,--help]\n"
           "%s"
           "Ranks: -t N runs N ranks as threads; under conccl-run, mpirun, srun or torchrun each process\n"

@@ -53,6 +53,7 @@ struct Options {
   int average = 1;                        // -a: time across ranks: 0 rank 0, 1 mean, 2 min, 3 max
   int timeoutSec = 0;                     // -T: abort a call that takes longer (0: off)
   int unalign = 0;                        // -u: offset buffers by this many elements
+  int deviceBuffers = 0;                  // -G: 1 = CUDA device buffers, one stream per rank
   int parallelInit = 0;                   // -p: accepted; ranks always initialise in their own thread
   std::string jsonFile;                   // -J: JSON lines, one object per row
   std::string opArg = "sum";              // as given, for the header

@@ -56,10 +56,15 @@ struct RankCtx {
   Clock::time_point callStart;
   const char* callFile = "";
   int callLine = 0;
-  // Buffers: capBytes usable bytes each, plus room for -u.
+  // Buffers: capBytes usable bytes each, plus room for -u (allocBytes in all). With -G 1 the bases are device
+  // memory, hostSend/hostRecv their host mirrors (data is written and checked there), stream the rank's.
   char* sendBase = nullptr;
   char* recvBase = nullptr;
   size_t capBytes = 0;
+  size_t allocBytes = 0;
+  char* hostSend = nullptr;
+  char* hostRecv = nullptr;
+  void* stream = nullptr;
   uint64_t rep = 0;              // check seed counter, identical on every rank
   double bwSum = 0;              // rank 0: footer average
   int bwCount = 0;
