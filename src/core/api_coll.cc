@@ -85,19 +85,24 @@ ccResult_t Header(ccComm* comm, CollType coll, size_t count, ccDataType_t type, 
 
 using CollBody = std::function<ccResult_t(const void* send, void* recv)>;
 
-// Runs a collective whose buffers are b: recorded when inside a group; queued on b.stream when a buffer is
-// device memory (core/stream_executor.h, outside groups); else now on this thread. body gets host views
-// (core/device_buffers.h) and starts with the operation header, so it runs in the communicator's order.
+// Runs a collective whose buffers are b: queued on b.stream when a buffer is device memory
+// (core/stream_executor.h), else run now on this thread; inside a group, recorded and queued or run at
+// ccGroupEnd. body gets host views (core/device_buffers.h) and starts with the operation header, so it
+// runs in the communicator's order.
 ccResult_t Dispatch(ccComm* comm, const CallBuffers& b, CollBody body) {
-  auto staged = [comm, b, body] {
+  const bool queue = NeedsStreamOrder(comm, b);
+  auto run = [comm, b, body, queue]() -> ccResult_t {
+    if (queue) return EnqueueOnStream(comm, b, body);
     return RunCall(comm, [&] { return WithHostViews(b.stream, b.send, b.sendBytes, b.recv, b.recvBytes, body); });
   };
-  if (InGroup()) {
-    GroupAddCall(comm, staged);
+  if (InGroup()) {  // a queued call's ccInProgress is the communicator's state, not the group's result
+    GroupAddCall(comm, [run] {
+      ccResult_t r = run();
+      return r == ccInProgress ? ccSuccess : r;
+    });
     return ccSuccess;
   }
-  if (NeedsStreamOrder(b)) return Finish(comm, EnqueueOnStream(comm, b, body));
-  return Finish(comm, staged());
+  return Finish(comm, run());
 }
 
 bool UseTree(ccComm* comm, size_t bytes) {

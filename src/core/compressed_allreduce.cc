@@ -303,6 +303,6 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
     return res;
   };
   CallBuffers b{stream, sendbuff, bytes, recvbuff, bytes};
-  if (NeedsStreamOrder(b)) return Finish(comm, EnqueueOnStream(comm, b, body));
+  if (NeedsStreamOrder(comm, b)) return Finish(comm, EnqueueOnStream(comm, b, body));
   return Finish(comm, RunCall(comm, [&] { return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, body); }));
 }

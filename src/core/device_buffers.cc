@@ -154,8 +154,9 @@ ccResult_t WithHostViews(ccStream_t, const void* send, size_t, void* recv, size_
 
 #endif
 
-bool NeedsStreamOrder(const CallBuffers& b) {
-  return (b.sendBytes && IsDeviceBuffer(b.send)) || (b.recvBytes && IsDeviceBuffer(b.recv));
+bool NeedsStreamOrder(const ccComm* comm, const CallBuffers& b) {
+  auto device = [comm](const void* p) { return comm->executor ? comm->executor->IsDevice(p) : IsDeviceBuffer(p); };
+  return (b.sendBytes && device(b.send)) || (b.recvBytes && device(b.recv));
 }
 
 ccResult_t EnqueueOnStream(ccComm* comm, const CallBuffers& b, StreamExecutor::Body body) {

@@ -2,10 +2,10 @@
 // cudaPointerGetAttributes (kernels/cuda/runtime.h); on a build without CUDA, or a machine without a usable
 // GPU (no driver: cudaErrorInsufficientDriver), every buffer is host memory and nothing here copies.
 //
-// Device buffers are staged through host memory in the order of the caller's stream. Collectives outside
-// groups are queued on the stream and return at once (EnqueueOnStream, core/stream_executor.h); grouped
-// collectives and point-to-point calls stage synchronously (WithHostViews, StagedBuffers): they return once
-// the result is in the device buffer. The host schedules (and CPU codec kernels) do the reduction.
+// Device buffers are staged through host memory in the order of the caller's stream. Collectives (grouped
+// or not) are queued on the stream and return at once (EnqueueOnStream, core/stream_executor.h);
+// point-to-point calls stage synchronously (StagedBuffers): they return once the data has arrived in the
+// device buffer. The host schedules (and CPU codec kernels) do the reduction.
 #pragma once
 
 #include <cstddef>
@@ -30,7 +30,8 @@ ccResult_t WithHostViews(ccStream_t stream, const void* send, size_t sendBytes, 
                          const std::function<ccResult_t(const void* hostSend, void* hostRecv)>& body);
 
 // True when a buffer of b is device memory: the call is then ordered on b.stream (core/stream_executor.h).
-bool NeedsStreamOrder(const CallBuffers& b);
+// Asks the communicator's executor when it has one (its StreamOps decide), else the CUDA runtime.
+bool NeedsStreamOrder(const ccComm* comm, const CallBuffers& b);
 
 // Queues body (run inside RunCall, on host views of b) on b.stream through the communicator's executor,
 // created on first use. Returns ccSuccess once queued, ccInProgress for a non-blocking communicator

@@ -58,6 +58,8 @@ class StreamExecutor {
   // Waits until every enqueued operation has run (not for the streams' copies back). Not on the executor's
   // own thread.
   void Drain();
+  // True when p is memory this executor's device side owns (device memory for CUDA).
+  bool IsDevice(const void* p) const { return ops_->IsDevice(p); }
   // True while operations are queued or running.
   bool Busy() const;
   // True on the executor's thread (a collective running there must not Drain).

@@ -57,6 +57,12 @@ TEST(CudaHostPath, HostBuffersWorkWhateverTheDriverSays) {
   });
 }
 
+std::vector<float> Inputs(int rank, size_t count) {
+  std::vector<float> in(count);
+  for (size_t i = 0; i < count; ++i) in[i] = Input(rank, i);
+  return in;
+}
+
 class CudaDeviceBuffers : public testing::TestWithParam<int> {
  protected:
   void SetUp() override { CC_REQUIRE_GPU(); }
@@ -89,10 +95,8 @@ TEST_P(CudaDeviceBuffers, AllReduceInAndOutOfPlaceOnOneGpu) {
   const size_t count = 100003;
   WithComms(n, [&](int r, ccComm_t comm) {
     RankStream rs;
-    std::vector<float> in(count);
-    for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
     DeviceArray<float> din(count), dout(count);
-    rs.Upload(din, in);
+    rs.Upload(din, Inputs(r, count));
     // Both calls return once queued on the stream; the stream orders them.
     ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), dout.get(), count, ccFloat32, ccSum, comm, rs.cc()));
     ASSERT_EQ(ccSuccess, ccAllReduce(din.get(), din.get(), count, ccFloat32, ccSum, comm, rs.cc()));
@@ -117,10 +121,8 @@ TEST_P(CudaDeviceBuffers, CompressedAllReduceIsBitwiseIdenticalOnAllRanks) {
   std::vector<std::vector<float>> results(static_cast<size_t>(n));
   WithComms(n, [&](int r, ccComm_t comm) {
     RankStream rs;
-    std::vector<float> in(count);
-    for (size_t i = 0; i < count; ++i) in[i] = Input(r, i);
     DeviceArray<float> din(count), dout(count);
-    rs.Upload(din, in);
+    rs.Upload(din, Inputs(r, count));
     ccCompressConfig_t cfg;
     ccCompressConfigInit(&cfg);
     cfg.codec = ccCodecInt8;

@@ -88,11 +88,35 @@ struct Gate {
 
 std::atomic<int> gLiveAllocations{0};
 
-// Every buffer counts as device memory; "pinned" memory is malloc'd and counted.
+// "Device memory": host vectors the test registers as such.
+class DeviceRanges {
+ public:
+  void Add(const void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ranges_.push_back({static_cast<const char*>(p), bytes});
+  }
+  bool Contains(const void* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& r : ranges_)
+      if (static_cast<const char*>(p) >= r.first && static_cast<const char*>(p) < r.first + r.second) return true;
+    return false;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ranges_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<const char*, size_t>> ranges_;
+};
+DeviceRanges gDevice;
+
+// Registered ranges count as device memory; "pinned" memory is malloc'd and counted.
 class EmulatedOps : public StreamOps {
  public:
   explicit EmulatedOps(bool failWait = false) : failWait_(failWait) {}
-  bool IsDevice(const void*) override { return true; }
+  bool IsDevice(const void* p) override { return gDevice.Contains(p); }
   ccResult_t AllocHost(size_t bytes, void** p) override {
     *p = malloc(bytes ? bytes : 1);
     gLiveAllocations++;
@@ -178,6 +202,12 @@ class StreamExecutorTest : public testing::Test {
     }
     for (auto& s : streams) s.WaitIdle();
     EXPECT_EQ(0, gLiveAllocations.load());
+    gDevice.Clear();
+  }
+  // A "device" buffer of n floats.
+  std::vector<float>& Device(std::vector<float>& v) {
+    gDevice.Add(v.data(), v.size() * sizeof(float));
+    return v;
   }
   // Queues an all-reduce of in into out (may be the same buffer) on rank r's stream.
   ccResult_t Queue(int r, const float* in, float* out, size_t n) {
@@ -205,6 +235,8 @@ TEST_F(StreamExecutorTest, QueuedCollectivesReturnAtOnceAndRunInStreamOrder) {
       for (size_t i = 0; i < n; ++i) in[r * kOps + k][i] = In(k, r, i);
     }
   }
+  for (auto& v : in) Device(v);
+  for (auto& v : out) Device(v);
   cctest::RunRanks(kRanks, [&](int r) {
     for (int k = 0; k < kOps; ++k) {
       float* dst = k == 2 ? in[r * kOps + k].data() : out[r * kOps + k].data();  // op 2 in place
@@ -230,6 +262,7 @@ TEST_F(StreamExecutorTest, HostCallWaitsForQueuedWork) {
   Init();
   const size_t n = 1000;
   std::vector<std::vector<float>> a(kRanks, std::vector<float>(n)), b(kRanks, std::vector<float>(n));
+  for (auto& v : a) Device(v);  // b stays host memory
   OpenGates();
   cctest::RunRanks(kRanks, [&](int r) {
     for (size_t i = 0; i < n; ++i) a[r][i] = In(0, r, i), b[r][i] = In(1, r, i);
@@ -251,6 +284,7 @@ TEST_F(StreamExecutorTest, FailedCollectiveReleasesTheStreamAndSetsTheAsyncError
   Init();
   OpenGates();
   std::vector<float> buf(kRanks * 16, 1.0f);
+  Device(buf);
   cctest::RunRanks(kRanks, [&](int r) {
     CallBuffers b{streams[r].handle(), &buf[r * 16], 64, &buf[r * 16], 64};
     ASSERT_EQ(ccSuccess, EnqueueOnStream(comms[r], b, [](const void*, void*) {
@@ -270,6 +304,7 @@ TEST_F(StreamExecutorTest, AbortReleasesQueuedWaitsWithoutRunningThem) {
   Init();
   const size_t n = 500;
   std::vector<std::vector<float>> v(kRanks, std::vector<float>(n, 2.0f));
+  for (auto& x : v) Device(x);
   for (int r = 0; r < kRanks; ++r) {
     for (int k = 0; k < 3; ++k) ASSERT_EQ(ccSuccess, Queue(r, v[r].data(), v[r].data(), n));
   }
@@ -292,6 +327,7 @@ TEST_F(StreamExecutorTest, NonBlockingCommunicatorReportsInProgress) {
   Init(/*blocking=*/0);
   const size_t n = 100;
   std::vector<std::vector<float>> v(kRanks, std::vector<float>(n, 1.0f));
+  for (auto& x : v) Device(x);
   for (int r = 0; r < kRanks; ++r) {
     EXPECT_EQ(ccInProgress, Queue(r, v[r].data(), v[r].data(), n));
     ccResult_t e = ccSuccess;
@@ -313,9 +349,73 @@ TEST_F(StreamExecutorTest, EnqueueFailureQueuesNothingAndFreesItsStaging) {
   Init(1, /*failWait=*/true);
   OpenGates();
   std::vector<float> v(64, 1.0f);
+  Device(v);
   EXPECT_EQ(ccUnhandledCudaError, Queue(0, v.data(), v.data(), v.size()));
   EXPECT_FALSE(comms[0]->executor->Busy());
   streams[0].WaitIdle();  // nothing on the stream waits for the failed call
+}
+
+// The public entry points route "device" buffers through the executor: queued, in stream order, correct.
+TEST_F(StreamExecutorTest, PublicCollectivesOnDeviceBuffersAreQueued) {
+  Init();
+  const size_t n = 2048;
+  std::vector<std::vector<float>> in(kRanks), sum(kRanks), gathered(kRanks), scattered(kRanks), comp(kRanks);
+  for (int r = 0; r < kRanks; ++r) {
+    in[r].resize(n);
+    for (size_t i = 0; i < n; ++i) in[r][i] = In(0, r, i);
+    Device(in[r]), Device(sum[r] = std::vector<float>(n, -1.0f));
+    Device(gathered[r] = std::vector<float>(n * kRanks, -1.0f)), Device(scattered[r] = std::vector<float>(n / kRanks));
+    Device(comp[r] = std::vector<float>(n, -1.0f));
+  }
+  cctest::RunRanks(kRanks, [&](int r) {
+    ccStream_t s = streams[r].handle();
+    ccComm_t c = comms[r];
+    ASSERT_EQ(ccSuccess, ccAllReduce(in[r].data(), sum[r].data(), n, ccFloat32, ccSum, c, s));
+    ASSERT_EQ(ccSuccess, ccAllGather(in[r].data(), gathered[r].data(), n, ccFloat32, c, s));
+    ASSERT_EQ(ccSuccess, ccReduceScatter(in[r].data(), scattered[r].data(), n / kRanks, ccFloat32, ccSum, c, s));
+    ccCompressConfig_t cfg;
+    ccCompressConfigInit(&cfg);
+    cfg.key = 5, cfg.warmupCalls = 0, cfg.minCount = 0;
+    ASSERT_EQ(ccSuccess, ccAllreduceCompressed(in[r].data(), comp[r].data(), n, ccFloat32, ccSum, &cfg, c, s));
+    EXPECT_TRUE(comms[r]->executor->Busy());  // held at the gate: nothing ran, every call returned
+  });
+  OpenGates();
+  for (auto& s : streams) s.WaitIdle();
+  for (int r = 0; r < kRanks; ++r) {
+    for (size_t i = 0; i < n; ++i) {
+      float want = In(0, 0, i) + In(0, 1, i) + In(0, 2, i);
+      ASSERT_EQ(want, sum[r][i]) << i;
+      ASSERT_NEAR(want, comp[r][i], 3 * 3 * 150.0 / 127) << i;  // int8: a few steps of the block scale
+      ASSERT_EQ(comp[0][i], comp[r][i]) << "compressed results differ between ranks at " << i;
+      for (int k = 0; k < kRanks; ++k) ASSERT_EQ(In(0, k, i), gathered[r][k * n + i]);
+    }
+    for (size_t i = 0; i < n / kRanks; ++i) {
+      size_t g = r * (n / kRanks) + i;
+      ASSERT_EQ(In(0, 0, g) + In(0, 1, g) + In(0, 2, g), scattered[r][i]);
+    }
+  }
+}
+
+// One thread drives every rank through a group (NCCL's single-thread, several-devices pattern): ccGroupEnd
+// queues each rank's call on its stream and returns.
+TEST_F(StreamExecutorTest, GroupFromOneThreadQueuesEveryRank) {
+  Init();
+  const size_t n = 999;
+  std::vector<std::vector<float>> v(kRanks, std::vector<float>(n));
+  for (int r = 0; r < kRanks; ++r) {
+    for (size_t i = 0; i < n; ++i) v[r][i] = In(1, r, i);
+    Device(v[r]);
+  }
+  ASSERT_EQ(ccSuccess, ccGroupStart());
+  for (int r = 0; r < kRanks; ++r)
+    ASSERT_EQ(ccSuccess, ccAllReduce(v[r].data(), v[r].data(), n, ccFloat32, ccSum, comms[r], streams[r].handle()));
+  ASSERT_EQ(ccSuccess, ccGroupEnd());  // returns with the streams still held at their gates
+  for (int r = 0; r < kRanks; ++r) EXPECT_TRUE(comms[r]->executor->Busy());
+  OpenGates();
+  for (auto& s : streams) s.WaitIdle();
+  for (int r = 0; r < kRanks; ++r) {
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(In(1, 0, i) + In(1, 1, i) + In(1, 2, i), v[r][i]) << i;
+  }
 }
 
 }  // namespace
