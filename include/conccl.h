@@ -165,9 +165,9 @@ ccResult_t ccCommUserRank(const ccComm_t comm, int* rank);
 ccResult_t ccCommGetAsyncError(ccComm_t comm, ccResult_t* asyncError);
 
 /* ---- Collectives (host buffers: block until done; in place when sendbuff == recvbuff) ----------
- * CUDA device buffers (builds with CUDA): outside a group the call is queued on `stream` (a cudaStream_t,
+ * CUDA device buffers (builds with CUDA): the call (or ccGroupEnd) queues it on `stream` (a cudaStream_t,
  * one per rank) and returns; the result is in recvbuff when the stream gets there, and a failure is
- * reported by ccCommGetAsyncError. Grouped calls and ccSend/ccRecv on device buffers return when done. */
+ * reported by ccCommGetAsyncError. ccSend/ccRecv on device buffers return when the data has moved. */
 
 /* recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. */
 ccResult_t ccAllReduce(const void* sendbuff, void* recvbuff, size_t count, ccDataType_t datatype, ccRedOp_t op,
