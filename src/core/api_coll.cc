@@ -86,14 +86,14 @@ ccResult_t Header(ccComm* comm, CollType coll, size_t count, ccDataType_t type, 
 using CollBody = std::function<ccResult_t(const void* send, void* recv)>;
 
 // Runs a collective whose buffers are b: queued on b.stream when a buffer is device memory
-// (core/stream_executor.h), else run now on this thread; inside a group, recorded and queued or run at
-// ccGroupEnd. body gets host views (core/device_buffers.h) and starts with the operation header, so it
-// runs in the communicator's order.
+// (core/stream_executor.h: body then gets host staging), else run now on this thread; inside a group,
+// recorded and queued or run at ccGroupEnd. body starts with the operation header, so it runs in the
+// communicator's order.
 ccResult_t Dispatch(ccComm* comm, const CallBuffers& b, CollBody body) {
   const bool queue = NeedsStreamOrder(comm, b);
   auto run = [comm, b, body, queue]() -> ccResult_t {
     if (queue) return EnqueueOnStream(comm, b, body);
-    return RunCall(comm, [&] { return WithHostViews(b.stream, b.send, b.sendBytes, b.recv, b.recvBytes, body); });
+    return RunCall(comm, [&] { return body(b.send, b.recv); });
   };
   if (InGroup()) {  // a queued call's ccInProgress is the communicator's state, not the group's result
     GroupAddCall(comm, [run] {

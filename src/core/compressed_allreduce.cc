@@ -304,5 +304,5 @@ CC_API ccResult_t ccAllreduceCompressed(const void* sendbuff, void* recvbuff, si
   };
   CallBuffers b{stream, sendbuff, bytes, recvbuff, bytes};
   if (NeedsStreamOrder(comm, b)) return Finish(comm, EnqueueOnStream(comm, b, body));
-  return Finish(comm, RunCall(comm, [&] { return WithHostViews(stream, sendbuff, bytes, recvbuff, bytes, body); }));
+  return Finish(comm, RunCall(comm, [&] { return body(sendbuff, recvbuff); }));
 }

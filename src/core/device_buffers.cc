@@ -1,7 +1,6 @@
 // device_buffers.cc — see device_buffers.h.
 #include "core/device_buffers.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 
@@ -38,40 +37,6 @@ ccResult_t Fetch(const uint8_t* base, size_t bytes, ccStream_t stream, HostCopy*
 }
 
 }  // namespace
-
-ccResult_t WithHostViews(ccStream_t stream, const void* send, size_t sendBytes, void* recv, size_t recvBytes,
-                         const std::function<ccResult_t(const void*, void*)>& body) {
-  bool sendDev = sendBytes && IsDeviceBuffer(send);
-  bool recvDev = recvBytes && IsDeviceBuffer(recv);
-  if (!sendDev && !recvDev) return body(send, recv);
-  auto s = static_cast<const uint8_t*>(send);
-  auto r = static_cast<uint8_t*>(recv);
-  HostCopy sendCopy, recvCopy;
-  const void* hostSend = send;
-  void* hostRecv = recv;
-  bool overlap = sendDev && recvDev && s < r + recvBytes && r < s + sendBytes;
-  if (overlap) {  // one copy of the union; both views point into it
-    const uint8_t* lo = std::min<const uint8_t*>(s, r);
-    const uint8_t* hi = std::max<const uint8_t*>(s + sendBytes, r + recvBytes);
-    CC_CHECK(Fetch(lo, static_cast<size_t>(hi - lo), stream, &recvCopy));
-    hostSend = recvCopy.data.get() + (s - lo);
-    hostRecv = recvCopy.data.get() + (r - lo);
-  } else {
-    if (sendDev) {
-      CC_CHECK(Fetch(s, sendBytes, stream, &sendCopy));
-      hostSend = sendCopy.data.get();
-    }
-    if (recvDev) {  // fetched too: a call may leave parts of recv untouched, and those must survive
-      CC_CHECK(Fetch(r, recvBytes, stream, &recvCopy));
-      hostRecv = recvCopy.data.get();
-    }
-  }
-  CC_CHECK(body(hostSend, hostRecv));
-  if (!recvDev) return ccSuccess;
-  int rc = cuda::CopyToDeviceSync(r, hostRecv, recvBytes, stream);
-  if (rc != 0) return SetError(ccUnhandledCudaError, "copying the result to the device buffer: %s (%d)", cuda::ErrorString(rc), rc);
-  return ccSuccess;
-}
 
 struct StagedBuffers::Entry {
   HostCopy copy;
@@ -146,11 +111,6 @@ ccResult_t StagedBuffers::Stage(void* buf, size_t, bool, ccStream_t, void** host
 ccResult_t StagedBuffers::ReturnOutputs() { return ccSuccess; }
 
 bool IsDeviceBuffer(const void*) { return false; }
-
-ccResult_t WithHostViews(ccStream_t, const void* send, size_t, void* recv, size_t,
-                         const std::function<ccResult_t(const void*, void*)>& body) {
-  return body(send, recv);
-}
 
 #endif
 

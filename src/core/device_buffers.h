@@ -1,4 +1,5 @@
-// device_buffers.h — CUDA device buffers on the host path. A buffer's memory type comes from
+// device_buffers.h — CUDA device buffers: which buffers are device memory, queueing their collectives on
+// the caller's stream, and staging point-to-point buffers. A buffer's memory type comes from
 // cudaPointerGetAttributes (kernels/cuda/runtime.h); on a build without CUDA, or a machine without a usable
 // GPU (no driver: cudaErrorInsufficientDriver), every buffer is host memory and nothing here copies.
 //
@@ -9,7 +10,6 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <vector>
 
 #include "conccl.h"
@@ -21,13 +21,6 @@ namespace conccl {
 
 // True when ptr is CUDA device or managed memory of a usable GPU.
 bool IsDeviceBuffer(const void* ptr);
-
-// Runs body(hostSend, hostRecv) with host views of send[0, sendBytes) and recv[0, recvBytes). A device
-// buffer is copied to host before the body and (recv only) back after it succeeds; overlapping send and
-// recv ranges (in-place calls) share one host copy, so the body sees the same aliasing the caller made.
-// Host buffers pass through unchanged (no copy, no allocation). A CUDA failure is ccUnhandledCudaError.
-ccResult_t WithHostViews(ccStream_t stream, const void* send, size_t sendBytes, void* recv, size_t recvBytes,
-                         const std::function<ccResult_t(const void* hostSend, void* hostRecv)>& body);
 
 // True when a buffer of b is device memory: the call is then ordered on b.stream (core/stream_executor.h).
 // Asks the communicator's executor when it has one (its StreamOps decide), else the CUDA runtime.
