@@ -348,7 +348,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     }
     Entry e{req, data, size, c->nextSeq++, c->isSend, c->isSend ? size : 0, 0};
     if (c->isSend) {
-      for (int i = 0; i < c->nsocks; ++i) {
+      for (int i = 0; i < c->nsocks && i < kMaxSocks; ++i) {  // nsocks <= kMaxSocks; the bound tells the compiler
         size_t off, len;
         TcpPartRange(size, c->nsocks, i, &off, &len);
         if (i == 0 || len > 0) e.partsLeft++;
