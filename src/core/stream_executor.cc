@@ -102,7 +102,12 @@ ccResult_t StreamExecutor::Enqueue(const CallBuffers& b, Body body) {
   ccResult_t res = Stage(b, op.get());
   if (res == ccSuccess) res = ops_->RecordEvent(b.stream, &op->ready);
   if (res == ccSuccess) res = ops_->WaitWordAsync(word_, nextTicket_ + 1, b.stream);
-  if (res != ccSuccess) {  // nothing waits for this op: undo it (the host waits for copies already queued)
+  if (res != ccSuccess) {  // nothing waits for this op: undo it
+    // Copies already queued may still write into the staging: wait for them before it goes back to the
+    // pool, or keep it out of the pool (freed with the executor) when even that cannot be known.
+    bool staged = op->staging[0] || op->staging[1];
+    if (!op->ready && staged && ops_->RecordEvent(b.stream, &op->ready) != ccSuccess)
+      op->staging[0] = op->staging[1] = nullptr;
     if (op->ready) ops_->WaitEvent(op->ready);
     Retire(op.release());
     return res;
