@@ -2,6 +2,7 @@
 #include "kernels/cuda/runtime.h"
 
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 
 namespace conccl {
@@ -38,8 +39,51 @@ int DeviceCount(std::string* why) {
   return p.count;
 }
 
+namespace {
+
+// The driver's context queries, from the libcuda the runtime already loaded (nullptr when not found).
+struct ContextQueries {
+  using GetCurrent = int (*)(void** ctx);
+  using DeviceGet = int (*)(int* dev, int ordinal);
+  using PrimaryState = int (*)(int dev, unsigned* flags, int* active);
+  GetCurrent getCurrent = nullptr;
+  DeviceGet deviceGet = nullptr;
+  PrimaryState primaryState = nullptr;
+};
+
+const ContextQueries& Queries() {
+  static const ContextQueries q = [] {
+    ContextQueries r;
+    void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (!lib) return r;
+    r.getCurrent = reinterpret_cast<ContextQueries::GetCurrent>(dlsym(lib, "cuCtxGetCurrent"));
+    r.deviceGet = reinterpret_cast<ContextQueries::DeviceGet>(dlsym(lib, "cuDeviceGet"));
+    r.primaryState = reinterpret_cast<ContextQueries::PrimaryState>(dlsym(lib, "cuDevicePrimaryCtxGetState"));
+    return r;
+  }();
+  return q;
+}
+
+// True when a CUDA context exists in this process: current on this thread, or a device's primary context
+// (the runtime's) active. Without one there is no device memory, and cudaPointerGetAttributes would create
+// a context, hundreds of MB of GPU memory, for a caller that never touched the GPU. Unknown: true.
+bool AnyContext() {
+  const ContextQueries& q = Queries();
+  if (!q.getCurrent || !q.deviceGet || !q.primaryState) return true;
+  void* current = nullptr;
+  if (q.getCurrent(&current) == 0 && current != nullptr) return true;
+  for (int i = 0; i < DeviceProbe().count; ++i) {
+    int dev = 0, active = 0;
+    unsigned flags = 0;
+    if (q.deviceGet(&dev, i) != 0 || q.primaryState(dev, &flags, &active) != 0 || active) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool IsDevicePointer(const void* ptr) {
-  if (ptr == nullptr || DeviceProbe().count == 0) return false;
+  if (ptr == nullptr || DeviceProbe().count == 0 || !AnyContext()) return false;
   cudaPointerAttributes attr{};
   if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
     cudaGetLastError();

@@ -15,7 +15,8 @@ namespace cuda {
 int DeviceCount(std::string* why);
 
 // True when ptr is device memory or managed memory of a visible GPU. Host memory (pageable, pinned or
-// registered) is false, and so is everything on a machine without a usable GPU.
+// registered) is false, and so is everything on a machine without a usable GPU, or in a process without a
+// CUDA context (then nothing is asked, so no context is created for a host-only caller).
 bool IsDevicePointer(const void* ptr);
 
 // The text of a cudaError_t value, for error messages.
