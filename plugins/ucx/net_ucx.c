@@ -22,6 +22,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@
 #define MAX_PENDING_ACCEPTS 1024
 #define PEER_CLOSE_GRACE_MS 1000 /* a request still pending this long after the peer closed fails */
 #define ACCEPT_TIMEOUT_MS 10000  /* an accepted side channel must complete the address exchange by then */
+/* accept4() on an empty queue still allocates and frees a socket and its file: measured at 15% of a busy
+ * rank's CPU when called on every progress round. The listen socket is polled instead, at most this often. */
+#define ACCEPT_POLL_US 200
 
 static ccNetLogger_v1_t logf_;
 static ucp_context_h ctx_;
@@ -77,13 +81,15 @@ struct comm {
   struct request* reqs;
   struct oob oob; /* the side channel: the address exchange, then kept open to notice the peer's death */
   struct timespec lastWatch;
+  unsigned watchCalls; /* watchPeer calls, to read the clock on a few of them */
   int64_t closedAtMs; /* when the side channel was seen closed (0 = open) */
   struct mr* mrs;     /* registrations made on this comm: released by its close */
 };
 
-/* Checks, at most once a millisecond, whether the peer closed the side channel (it died or closed the
- * connection): sets c->broken. */
+/* Checks, on every 32nd call and at most once a millisecond, whether the peer closed the side channel (it
+ * died or closed the connection): sets c->broken. */
 static void watchPeer(struct comm* c) {
+  if (++c->watchCalls % 32 != 0) return; /* the clock itself costs (a VM's clock source): read it rarely */
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   if ((now.tv_sec - c->lastWatch.tv_sec) * 1000000000L + (now.tv_nsec - c->lastWatch.tv_nsec) < 1000000L) return;
@@ -110,6 +116,7 @@ struct connecting {
 
 struct listener {
   int fd;
+  int64_t lastPollUs; /* when the listen socket was last polled for connections */
   struct comm* pending[MAX_PENDING_ACCEPTS]; /* accepted sockets still exchanging addresses */
   int count;
 };
@@ -146,6 +153,44 @@ static int onlySharedMemory(const char* tls) {
   return 1;
 }
 
+/* Defaults for shared-memory-only UCX_TLS, each applied unless the user set it (or the variable it
+ * inherits from). UCX sends messages above a few KiB by rendezvous over CMA (process_vm_readv): one copy,
+ * but the kernel pins every 4 KiB page of the source on each transfer. On the 2-core CI machine that one copy
+ * cost as much CPU as two user-space copies, and the ring all-reduce reached 0.82-0.92x of the built-in shm
+ * (perf/bench_net_plugins.sh). Eager messages through 256 KiB FIFO segments — two user-space copies, as the
+ * built-in makes — reached 1.0-1.05x. The cost: each process's shared receive FIFO grows from 64 x 8 KiB
+ * to 64 x 256 KiB (16 MiB). */
+static const struct {
+  const char* name;         /* the UCX setting, without the UCX_ prefix, as ucp_config_modify takes it */
+  const char* value;
+  const char* userSet[3];   /* environment variables (without UCX_) that, when set, keep UCX's own value */
+} kSharedMemoryDefaults[] = {
+    {"RNDV_THRESH", "inf", {"RNDV_THRESH", NULL, NULL}},
+    /* every shared-memory FIFO transport's segment (posix and sysv inherit MM_SEG_SIZE) */
+    {"SEG_SIZE", "256K", {"MM_SEG_SIZE", "POSIX_SEG_SIZE", "SYSV_SEG_SIZE"}},
+};
+
+static int userSet(const char* name) {
+  char var[64];
+  snprintf(var, sizeof(var), "UCX_%s", name);
+  return getenv(var) != NULL;
+}
+
+/* Applies kSharedMemoryDefaults to config; a value UCX refuses is logged and skipped. */
+static void applySharedMemoryDefaults(ucp_config_t* config) {
+  for (size_t i = 0; i < sizeof(kSharedMemoryDefaults) / sizeof(kSharedMemoryDefaults[0]); ++i) {
+    int set = 0;
+    for (int j = 0; j < 3 && kSharedMemoryDefaults[i].userSet[j]; ++j)
+      set |= userSet(kSharedMemoryDefaults[i].userSet[j]);
+    if (set) continue;
+    const char* name = kSharedMemoryDefaults[i].name;
+    const char* value = kSharedMemoryDefaults[i].value;
+    ucs_status_t st = ucp_config_modify(config, name, value);
+    if (st != UCS_OK) LOG(CC_NET_LOG_INFO, "ucx: cannot default %s=%s: %s", name, value, ucs_status_string(st));
+    else LOG(CC_NET_LOG_INFO, "ucx: shared memory only: %s=%s by default", name, value);
+  }
+}
+
 static int ucxInit(ccNetLogger_v1_t logger) {
   logf_ = logger;
   if (initResult_ >= 0) return initResult_;
@@ -155,6 +200,8 @@ static int ucxInit(ccNetLogger_v1_t logger) {
     LOG(CC_NET_LOG_WARN, "ucx: ucp_config_read: %s", ucs_status_string(st));
     return initResult_ = ccNetErrorSystem;
   }
+  sharedMemoryOnly_ = onlySharedMemory(getenv("UCX_TLS"));
+  if (sharedMemoryOnly_) applySharedMemoryDefaults(config);
   ucp_params_t params;
   memset(&params, 0, sizeof(params));
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
@@ -180,7 +227,6 @@ static int ucxInit(ccNetLogger_v1_t logger) {
     ctx_ = NULL;
     return initResult_ = ccNetErrorSystem;
   }
-  sharedMemoryOnly_ = onlySharedMemory(getenv("UCX_TLS"));
   unsigned major, minor, release;
   ucp_get_version(&major, &minor, &release);
   LOG(CC_NET_LOG_INFO, "ucx: UCP %u.%u.%u initialised (worker address %zu bytes)", major, minor, release,
@@ -242,10 +288,21 @@ static int ucxListen(int dev, void* handle, void** listenComm) {
   return ccNetOk;
 }
 
-static int64_t nowMs(void) {
+static int64_t nowUs(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static int64_t nowMs(void) { return nowUs() / 1000; }
+
+/* True when the listen socket has a connection to accept; polled at most every ACCEPT_POLL_US. */
+static int acceptReady(struct listener* l) {
+  int64_t now = nowUs();
+  if (now - l->lastPollUs < ACCEPT_POLL_US) return 0;
+  l->lastPollUs = now;
+  struct pollfd p = {.fd = l->fd, .events = POLLIN, .revents = 0};
+  return poll(&p, 1, 0) == 1;
 }
 
 /* Progresses the worker until req is no longer in progress or ms milliseconds passed; then frees it.
@@ -364,7 +421,8 @@ static int ucxAccept(void* listenComm, void** recvComm) {
   if (!l || !recvComm) return ccNetErrorArgument;
   *recvComm = NULL;
   ucp_worker_progress(worker_);
-  while (l->count < MAX_PENDING_ACCEPTS) {
+  int ready = acceptReady(l);
+  while (ready && l->count < MAX_PENDING_ACCEPTS) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) break;
     struct comm* c = calloc(1, sizeof(*c));
