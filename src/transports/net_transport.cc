@@ -39,9 +39,16 @@ constexpr uint32_t kHelloMagic = 0x43434e48;  // "CCNH"
 constexpr int kMaxInflight = 8;               // plugin requests in flight per connection
 constexpr int64_t kHelloTimeoutMs = 10000;    // an accepted connection must send its hello within this
 // Idle polling: rounds that test without sleeping, then rounds that yield the CPU, then short sleeps that
-// grow to 200 us (a waiting plugin must not starve the ranks it waits for on an oversubscribed host).
+// grow to 200 us (a waiting plugin must not starve the ranks it waits for on an oversubscribed host). The
+// sleeps grow slowly (200 us after about 10 ms without progress): a plugin without wake-ups (UCX over shared
+// memory) streaming 512 KiB pieces at ~2 GB/s has a piece every ~250 us. With the earlier ramp (200 us after
+// 2 ms) UCX/sm measured 0.88-0.93 of the built-in shm in four 5-round runs, with this one 0.90-1.02
+// (perf/bench_net_plugins.sh sm): near the noise, but not worse.
 constexpr int kSpinRounds = 16;
 constexpr int kYieldRounds = 64;
+constexpr int kFirstSleepUs = 8;
+constexpr int kSleepStepUs = 2;
+constexpr int kMaxSleepUs = 200;
 constexpr int64_t kLivenessMs = 200;  // how often same-host peers that never connected are checked for life
 // A peer seen gone is declared dead this long later: connections it made before going (and the messages on
 // them) may still be in the plugin's accept queue, and must be identified before its missing ones fail.
@@ -257,7 +264,7 @@ class NetTransport : public Transport {
       }
       ++idle;
       if (idle > kSpinRounds + kYieldRounds) {  // a post (kicked_) ends the sleep at once
-        int us = std::min(200, (idle - kSpinRounds - kYieldRounds) * 10);
+        int us = std::min(kMaxSleepUs, kFirstSleepUs + (idle - kSpinRounds - kYieldRounds) * kSleepStepUs);
         cv_.wait_for(lock, std::chrono::microseconds(us), [this] { return kicked_ || stop_; });
         if (kicked_) idle = 0;
       } else if (idle > kSpinRounds) {
