@@ -13,6 +13,9 @@
  * isend matches the n-th irecv). Endpoints use peer error handling: a dead peer breaks its connections and
  * fails their requests (the receive side's endpoint exists for that alone).
  *
+ * Shared memory: with UCX_TLS naming only shared-memory transports, messages go eager through 256 KiB FIFO
+ * segments unless the user set those UCX variables (kSharedMemoryDefaults says why).
+ *
  * Memory: regMr maps the range with ucp_mem_map and sends and receives given its handle pass it as the
  * operation's memh; without a handle UCX registers on its own (its registration cache).
  */
