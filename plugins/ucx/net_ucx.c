@@ -159,10 +159,10 @@ static int onlySharedMemory(const char* tls) {
 /* Defaults for shared-memory-only UCX_TLS, each applied unless the user set it (or the variable it
  * inherits from). UCX sends messages above a few KiB by rendezvous over CMA (process_vm_readv): one copy,
  * but the kernel pins every 4 KiB page of the source on each transfer. On the 2-core CI machine that one copy
- * cost as much CPU as two user-space copies, and the ring all-reduce reached 0.82-0.92x of the built-in shm
+ * cost as much CPU as two user-space copies, and the ring all-reduce reached 0.80-0.92x of the built-in shm
  * (perf/bench_net_plugins.sh). Eager messages through 256 KiB FIFO segments — two user-space copies, as the
- * built-in makes — reached 1.0-1.05x. The cost: each process's shared receive FIFO grows from 64 x 8 KiB
- * to 64 x 256 KiB (16 MiB). */
+ * built-in makes — reached 0.89-1.05x. The cost is shared memory: in a 2-rank run each process mapped 28 MiB
+ * of SysV segments, against 8 MiB with UCX's own settings. */
 static const struct {
   const char* name;         /* the UCX setting, without the UCX_ prefix, as ucp_config_modify takes it */
   const char* value;
