@@ -3,7 +3,7 @@
 // transports, and consumed by UCX (it warns "invalid configurations" about a setting no transport took).
 //
 // The plugin reads its configuration once per process, so each case runs init() in a forked child with its own
-// environment; the child reports the plugin's log lines and UCX's stderr through pipes.
+// environment; the child reports the plugin's log lines and UCX's own output through a pipe.
 //
 // CONCCL_TEST_UCX_PLUGIN (a compile definition) is the path of the built plugin.
 #include <dlfcn.h>
@@ -24,19 +24,22 @@
 
 namespace {
 
-int gLogFd = -1;  // the child's end of the log pipe
+int gOutFd = -1;  // the child's end of the output pipe (its stdout and stderr go there too)
 
+// The plugin's logger in the child: one line per message, prefixed, into the same pipe as UCX's own output
+// (one pipe, so that neither can fill while the parent drains the other).
 void PipeLogger(int level, const char* fmt, ...) {
-  char line[512];
+  (void)level;
+  char line[512] = "[plugin] ";
+  size_t at = strlen(line);
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+  int n = vsnprintf(line + at, sizeof(line) - at - 1, fmt, ap);
   va_end(ap);
   if (n < 0) return;
-  n = std::min<int>(n, sizeof(line) - 2);
-  line[n++] = '\n';
-  (void)level;
-  if (write(gLogFd, line, n) < 0) _exit(90);
+  at = std::min(at + n, sizeof(line) - 2);
+  line[at++] = '\n';
+  if (write(gOutFd, line, at) < 0) _exit(90);
 }
 
 std::string ReadAll(int fd) {
@@ -48,23 +51,21 @@ std::string ReadAll(int fd) {
 }
 
 struct InitResult {
-  int exitCode = -1;   // the child's: init()'s return code, or 9x for a failure before it
-  std::string log;     // the plugin's log lines
-  std::string stderr_; // what UCX printed
+  int exitCode = -1;  // the child's: init()'s return code, or 9x for a failure before it
+  std::string out;    // the plugin's log lines ("[plugin] ...") and whatever UCX printed
 };
 
 // Runs the plugin's init() in a child whose environment has every UCX_ variable unset, then `env` set.
 InitResult InitInChild(const std::vector<std::pair<std::string, std::string>>& env) {
   InitResult r;
-  int logPipe[2], errPipe[2];
-  if (pipe(logPipe) != 0 || pipe(errPipe) != 0) return r;
+  int out[2];
+  if (pipe(out) != 0) return r;
   pid_t pid = fork();
   if (pid == 0) {
-    close(logPipe[0]);
-    close(errPipe[0]);
-    gLogFd = logPipe[1];
-    dup2(errPipe[1], STDERR_FILENO);
-    dup2(errPipe[1], STDOUT_FILENO);
+    close(out[0]);
+    gOutFd = out[1];
+    dup2(out[1], STDERR_FILENO);
+    dup2(out[1], STDOUT_FILENO);
     std::vector<std::string> ucxVars;
     for (char** e = environ; *e; ++e)
       if (strncmp(*e, "UCX_", 4) == 0) ucxVars.emplace_back(*e, strchr(*e, '=') - *e);
@@ -78,12 +79,9 @@ InitResult InitInChild(const std::vector<std::pair<std::string, std::string>>& e
     fflush(stdout);
     _exit(rc);
   }
-  close(logPipe[1]);
-  close(errPipe[1]);
-  r.log = ReadAll(logPipe[0]);
-  r.stderr_ = ReadAll(errPipe[0]);
-  close(logPipe[0]);
-  close(errPipe[0]);
+  close(out[1]);
+  r.out = ReadAll(out[0]);
+  close(out[0]);
   int status = 0;
   if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.exitCode = WEXITSTATUS(status);
   return r;
@@ -94,35 +92,35 @@ bool Has(const std::string& text, const std::string& what) { return text.find(wh
 TEST(UcxSharedMemoryDefaults, AppliedForSharedMemoryOnlyAndTakenByUcx) {
   for (const char* tls : {"sm", "posix,sysv,self", "posix"}) {
     InitResult r = InitInChild({{"UCX_TLS", tls}});
-    ASSERT_EQ(r.exitCode, ccNetOk) << "UCX_TLS=" << tls << "\n" << r.log << r.stderr_;
-    EXPECT_TRUE(Has(r.log, "RNDV_THRESH=inf by default")) << "UCX_TLS=" << tls << "\n" << r.log;
-    EXPECT_TRUE(Has(r.log, "SEG_SIZE=256K by default")) << "UCX_TLS=" << tls << "\n" << r.log;
-    EXPECT_FALSE(Has(r.stderr_, "invalid configuration")) << "UCX_TLS=" << tls << ": UCX ignored a default\n"
-                                                          << r.stderr_;
+    ASSERT_EQ(r.exitCode, ccNetOk) << "UCX_TLS=" << tls << "\n" << r.out;
+    EXPECT_TRUE(Has(r.out, "RNDV_THRESH=inf by default")) << "UCX_TLS=" << tls << "\n" << r.out;
+    EXPECT_TRUE(Has(r.out, "SEG_SIZE=256K by default")) << "UCX_TLS=" << tls << "\n" << r.out;
+    EXPECT_FALSE(Has(r.out, "invalid configuration")) << "UCX_TLS=" << tls << ": UCX ignored a default\n"
+                                                          << r.out;
   }
 }
 
 TEST(UcxSharedMemoryDefaults, UserSettingsWin) {
   for (const char* seg : {"UCX_POSIX_SEG_SIZE", "UCX_SYSV_SEG_SIZE", "UCX_MM_SEG_SIZE"}) {
     InitResult r = InitInChild({{"UCX_TLS", "sm"}, {"UCX_RNDV_THRESH", "32K"}, {seg, "64K"}});
-    ASSERT_EQ(r.exitCode, ccNetOk) << r.log << r.stderr_;
-    EXPECT_FALSE(Has(r.log, "by default")) << seg << ":\n" << r.log;
+    ASSERT_EQ(r.exitCode, ccNetOk) << r.out;
+    EXPECT_FALSE(Has(r.out, "by default")) << seg << ":\n" << r.out;
   }
   InitResult r = InitInChild({{"UCX_TLS", "sm"}, {"UCX_RNDV_THRESH", "32K"}});
-  ASSERT_EQ(r.exitCode, ccNetOk) << r.log << r.stderr_;
-  EXPECT_FALSE(Has(r.log, "RNDV_THRESH=inf")) << r.log;
-  EXPECT_TRUE(Has(r.log, "SEG_SIZE=256K by default")) << r.log;
+  ASSERT_EQ(r.exitCode, ccNetOk) << r.out;
+  EXPECT_FALSE(Has(r.out, "RNDV_THRESH=inf")) << r.out;
+  EXPECT_TRUE(Has(r.out, "SEG_SIZE=256K by default")) << r.out;
 }
 
 TEST(UcxSharedMemoryDefaults, NotAppliedWhenOtherTransportsMayServe) {
   for (const char* tls : {"tcp", "sm,tcp", "^tcp"}) {
     InitResult r = InitInChild({{"UCX_TLS", tls}});
-    ASSERT_EQ(r.exitCode, ccNetOk) << "UCX_TLS=" << tls << "\n" << r.log << r.stderr_;
-    EXPECT_FALSE(Has(r.log, "by default")) << "UCX_TLS=" << tls << "\n" << r.log;
+    ASSERT_EQ(r.exitCode, ccNetOk) << "UCX_TLS=" << tls << "\n" << r.out;
+    EXPECT_FALSE(Has(r.out, "by default")) << "UCX_TLS=" << tls << "\n" << r.out;
   }
   InitResult r = InitInChild({});
-  ASSERT_EQ(r.exitCode, ccNetOk) << r.log << r.stderr_;
-  EXPECT_FALSE(Has(r.log, "by default")) << r.log;
+  ASSERT_EQ(r.exitCode, ccNetOk) << r.out;
+  EXPECT_FALSE(Has(r.out, "by default")) << r.out;
 }
 
 }  // namespace
